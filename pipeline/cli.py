@@ -1,0 +1,74 @@
+"""Headless command: `python run_app.py process VIDEO_OR_FOLDER --out OUT_DIR [...]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import PipelineConfig, load_refiners
+from .export import ExportError, check_writable
+from .refiner import WeightsError
+from .sources import SourceError, list_videos
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="run_app.py process",
+        description="Estimate poses on every K-th frame, recover every frame with MixSynthFormer, "
+                    "and write one CSV per video.")
+    ap.add_argument("input", type=Path, help="a video file or a folder of videos")
+    ap.add_argument("--out", type=Path, required=True, help="output folder for the CSV files")
+    ap.add_argument("--every", type=int, default=10, metavar="K", help="keyframe interval K (default 10)")
+    ap.add_argument("--q", type=int, help="keyframe intervals per refiner window (default: the live model)")
+    ap.add_argument("--stride", type=int, help="a refiner window every STRIDE keyframes (default Q)")
+    ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe"])
+    ap.add_argument("--mode", default="static", choices=["static", "tracking"],
+                    help="MediaPipe mode on keyframes (default static; docs/estimator_mode.md)")
+    ap.add_argument("--weights", type=Path, help="image-space refiner weights (.pt or .json)")
+    ap.add_argument("--world-weights", type=Path, help="world-space (3D) refiner weights")
+    ap.add_argument("--no-world", action="store_true", help="leave the 3D world landmarks out")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let the refiner change keyframes too (default: keyframes keep the estimator's pose)")
+    ap.add_argument("--dense", action="store_true",
+                    help="also run the estimator on every frame and report the measured speed-up")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = PipelineConfig(k=args.every, q=args.q, stride=args.stride, estimator=args.estimator,
+                         keyframe_mode=args.mode, weights=args.weights,
+                         world_weights=args.world_weights, world=not args.no_world,
+                         pin_keyframes=not args.no_pin, dense=args.dense)
+    from .process import process_video   # after argument errors: keeps --help fast
+
+    try:
+        if not args.input.exists():
+            raise SourceError(f"{args.input}: no such file or folder")
+        videos = list_videos(args.input) if args.input.is_dir() else [args.input]
+        if not videos:
+            raise SourceError(f"{args.input}: no video files in this folder")
+        check_writable(args.out)
+        refiners = load_refiners(cfg)
+    except (SourceError, ExportError, WeightsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    failed = []
+    for video in videos:
+        try:
+            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet)
+        except (SourceError, ExportError, WeightsError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(video)
+            continue
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {video.name} not written", file=sys.stderr)
+            return 130
+        print("\n".join(summary.lines()), flush=True)
+    if failed:
+        print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(v.name for v in failed)}",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,260 @@
+"""The keyframe pipeline as one driver-independent loop, and the headless processing of a video.
+
+Source -> schedule (keyframe every K) -> estimator on keyframes -> streaming refiner -> poses.
+The GUI worker and the headless command both iterate `KeyframePipeline.run`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .config import PipelineConfig, load_refiners, weights_summary
+from .estimators import Estimator, make_estimator
+from .export import CsvWriter, check_writable, write_sidecar
+from .flops import FlopsReadout, refiner_flops_per_frame
+from .metrics import bbox_from_joints, pck
+from .refiner import Refiner
+from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
+from .sources import Frame, SourceError, VideoSource
+from .streaming import FramePose, StreamingRefiner
+
+
+@dataclass
+class RunStats:
+    """Timings and counts of one run; rates are per video frame."""
+    frames: int = 0
+    keyframes: int = 0
+    detected: int = 0
+    decode_s: float = 0.0
+    estimator_s: float = 0.0
+    refiner_s: float = 0.0
+    wall_s: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def estimator_ms(self) -> float:
+        return 1000 * self.estimator_s / self.keyframes if self.keyframes else 0.0
+
+    @property
+    def estimated_dense_s(self) -> float:
+        """What running the estimator on every frame would have taken, from per-call timings."""
+        if not self.keyframes:
+            return 0.0
+        return self.decode_s + self.frames * self.estimator_s / self.keyframes
+
+    @property
+    def measured_speedup(self) -> float:
+        return self.estimated_dense_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class KeyframePipeline:
+    """One video's run: pull `run()` to get (frame, finished poses) after every frame."""
+
+    def __init__(self, cfg: PipelineConfig, image: Refiner, world: Refiner | None,
+                 estimator: Estimator):
+        self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
+        self.k, self.q = image.k, image.q
+        self.stride = cfg.stride or self.q
+        self.streaming = StreamingRefiner(image, world, estimator.skeleton, self.stride,
+                                          pin_keyframes=cfg.pin_keyframes,
+                                          world_output=estimator.has_world)
+        self.stats = RunStats()
+        self.flops = FlopsReadout(
+            self.k, estimator.flops_per_call(),
+            sum(refiner_flops_per_frame(r.model, self.stride) for r in (image, world) if r is not None))
+
+    @property
+    def window(self) -> int:
+        return self.k * self.q + 1
+
+    def latency_frames(self) -> int:
+        """Worst-case frames between a frame's arrival and its refined pose."""
+        return self.k * self.q + (self.k if self.stride < self.q else 0)
+
+    def run(self, source: VideoSource, want_pixels: bool = False,
+            stop: Callable[[], bool] | None = None) -> Iterator[tuple[Frame | None, list[FramePose]]]:
+        """Yields (frame, poses finished by it) per frame, then (None, the rest) at the end.
+
+        A SourceError (truncated file, lost camera) is raised after the poses of every frame
+        read so far have been yielded."""
+        k, st = self.k, self.stats
+        st.started = time.perf_counter()
+        frames = source.frames(lambda i: want_pixels or i % k == 0)
+        error: SourceError | None = None
+        while True:
+            if stop is not None and stop():
+                break
+            t = time.perf_counter()
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except SourceError as e:
+                error = e
+                break
+            finally:
+                st.decode_s += time.perf_counter() - t
+            est = None
+            if frame.index % k == 0:
+                t = time.perf_counter()
+                est = self.estimator.estimate(frame.image)
+                st.estimator_s += time.perf_counter() - t
+                st.keyframes += 1
+                st.detected += est is not None
+            st.frames += 1
+            poses = self.streaming.push(frame.index, frame.time_s, est)
+            st.refiner_s = self.streaming.stats.seconds
+            st.wall_s = time.perf_counter() - st.started
+            yield frame, poses
+        rest = self.streaming.finish()
+        st.refiner_s = self.streaming.stats.seconds
+        st.wall_s = time.perf_counter() - st.started
+        yield None, rest
+        if error is not None:
+            raise error
+
+
+# --- headless ---------------------------------------------------------------------------------
+
+@dataclass
+class VideoSummary:
+    video: Path
+    csv: Path | None
+    frames: int
+    fps: float
+    stats: RunStats
+    flops: FlopsReadout
+    latency_frames: int
+    dense: dict | None = None
+
+    def lines(self) -> list[str]:
+        s, f = self.stats, self.flops
+        g = lambda x: f"{x / 1e9:.4f}"
+        out = [f"{self.video.name}: {self.frames} frames ({self.frames / self.fps:.1f} s at {self.fps:g} fps), "
+               f"{s.keyframes} keyframes estimated, person found on {s.detected}",
+               f"  estimator {g(f.estimator_per_keyframe)} GFLOPs per keyframe, {g(f.estimator_per_frame)} per frame; "
+               f"refiner {g(f.refiner_per_frame)} GFLOPs per frame",
+               f"  effective {g(f.effective_per_frame)} GFLOPs per frame; theoretical speed-up "
+               f"{f.theoretical_speedup:.2f}x over the estimator on every frame",
+               f"  measured {s.fps:.0f} fps end to end, estimator {s.estimator_ms:.1f} ms per keyframe; "
+               f"speed-up {s.measured_speedup:.2f}x (dense time estimated from per-call timings)"]
+        if self.dense:
+            d = self.dense
+            out.append(f"  dense baseline: {d['fps']:.0f} fps; measured speed-up {d['speedup']:.2f}x end to end, "
+                       f"{d['estimator_speedup']:.2f}x in estimator time; refined vs dense: "
+                       f"{d['error_torso']:.3f} torso lengths mean error, PCK@0.1 {d['pck01']:.3f} "
+                       f"({d['frames_compared']} frames)")
+        out.append(f"  latency {self.latency_frames} frames ({1000 * self.latency_frames / self.fps:.0f} ms); "
+                   + (f"wrote {self.csv} (+ .json)" if self.csv else "no CSV written"))
+        return out
+
+
+def run_dense(path: Path, estimator: Estimator, progress=None) -> tuple[np.ndarray, float, float]:
+    """The estimator on every frame: image joints (N, J, 2) (NaN where missed), wall seconds,
+    estimator seconds."""
+    poses, est_s = [], 0.0
+    start = time.perf_counter()
+    with VideoSource(path) as src:
+        for frame in src.frames():
+            t = time.perf_counter()
+            r = estimator.estimate(frame.image)
+            est_s += time.perf_counter() - t
+            poses.append(r.image if r is not None else np.full((len(estimator.skeleton), 2), np.nan))
+            if progress is not None:
+                progress(1)
+    return np.array(poses, np.float32), time.perf_counter() - start, est_s
+
+
+def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
+    """Refined vs dense image poses (N, 33, 2) on frames where both exist: body-joint error per
+    torso length and PCK@0.1/0.05 of the dense pose's box."""
+    r, d = refined[:, BODY12_FROM_MP33], dense[:, BODY12_FROM_MP33]
+    ok = np.isfinite(r).all(axis=(1, 2)) & np.isfinite(d).all(axis=(1, 2))
+    if not ok.any():
+        return {"frames_compared": 0, "error_torso": float("nan"), "pck01": float("nan"),
+                "pck005": float("nan")}
+    r, d = r[ok], d[ok]
+    err = np.linalg.norm(r - d, axis=-1).mean(-1) / np.maximum(torso_length(d, BODY12), 1e-6)
+    box = bbox_from_joints(d)
+    return {"frames_compared": int(ok.sum()), "error_torso": float(err.mean()),
+            "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
+
+
+def process_video(path: Path, out_dir: Path, cfg: PipelineConfig,
+                  refiners: tuple[Refiner, Refiner | None] | None = None,
+                  progress: bool = True) -> VideoSummary:
+    """Refined pose of every frame of one video -> `<out_dir>/<stem>.csv` + `.json` sidecar.
+
+    Raises SourceError / ExportError / WeightsError with a message for the user; in every error
+    case no CSV is left behind."""
+    from tqdm import tqdm
+
+    image, world = refiners or load_refiners(cfg)
+    check_writable(out_dir)
+    source = VideoSource(path).open()
+    try:
+        window = image.window
+        if source.frame_count is not None and source.frame_count < window:
+            raise SourceError(
+                f"{path.name}: {source.frame_count} frames, fewer than one refiner window "
+                f"(K*Q+1 = {window}); use a smaller --q or --every")
+        estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+        pipe = KeyframePipeline(cfg, image, world, estimator)
+        csv_path = out_dir / f"{path.stem}.csv"
+        refined = []
+        bar = tqdm(total=source.frame_count, desc=path.name, unit="frame", disable=not progress,
+                   dynamic_ncols=True, leave=True)
+        with CsvWriter(csv_path, estimator.skeleton, estimator.has_world) as writer:
+            for frame, poses in pipe.run(source):
+                writer.write_all(poses)
+                if cfg.dense:
+                    refined += [p.image for p in poses]
+                if frame is not None:
+                    bar.update(1)
+            bar.close()
+            if pipe.stats.frames < window:
+                raise SourceError(f"{path.name}: {pipe.stats.frames} frames, fewer than one refiner "
+                                  f"window (K*Q+1 = {window}); use a smaller --q or --every")
+            estimator.close()
+            dense = None
+            if cfg.dense:
+                dense_est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+                dbar = tqdm(total=pipe.stats.frames, desc=f"{path.name} (dense)", unit="frame",
+                            disable=not progress, dynamic_ncols=True)
+                dense_poses, dense_s, dense_est_s = run_dense(path, dense_est, dbar.update)
+                dbar.close()
+                dense_est.close()
+                dense = {"fps": len(dense_poses) / dense_s, "seconds": dense_s,
+                         "speedup": dense_s / pipe.stats.wall_s,
+                         "estimator_speedup": dense_est_s / max(pipe.stats.estimator_s, 1e-9),
+                         **agreement(np.array(refined), dense_poses)}
+            summary = VideoSummary(path, csv_path, pipe.stats.frames, source.fps, pipe.stats,
+                                   pipe.flops, pipe.latency_frames(), dense)
+            write_sidecar(csv_path, {
+                "video": str(path.resolve()), "frames": pipe.stats.frames, "fps": source.fps,
+                "size": list(source.size), "k": pipe.k, "q": pipe.q, "stride": pipe.stride,
+                "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
+                "weights": {"image": weights_summary(image), "world": weights_summary(world)},
+                "config": cfg.to_dict(),
+                "keyframes": pipe.stats.keyframes, "detected": pipe.stats.detected,
+                "flops_per_frame": {"estimator": pipe.flops.estimator_per_frame,
+                                    "refiner": pipe.flops.refiner_per_frame,
+                                    "effective": pipe.flops.effective_per_frame},
+                "theoretical_speedup": pipe.flops.theoretical_speedup,
+                "measured": {"fps": pipe.stats.fps, "estimator_ms_per_keyframe": pipe.stats.estimator_ms,
+                             "speedup_estimated": pipe.stats.measured_speedup, "dense": dense},
+                "latency_frames": pipe.latency_frames(),
+                "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), "
+                           "<joint>_conf, <joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
+                "joints": list(estimator.skeleton.joints), "refined_joints": list(BODY12.joints)})
+        return summary
+    finally:
+        source.close()

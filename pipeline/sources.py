@@ -1,0 +1,157 @@
+"""Frame sources behind one iterator of `Frame(index, time_s, image)`: a video file, a camera
+index, a stream URL; plus listing the videos of a folder.
+
+Frames whose pixels are not needed (in-between frames when nothing displays them) are skipped
+with `grab()`, which demuxes and decodes but does not convert to BGR.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be opened or read; the message is meant for the user."""
+
+
+@dataclass
+class Frame:
+    index: int
+    time_s: float
+    image: np.ndarray | None      # (H, W, 3) BGR uint8, None when skipped
+
+
+def parse_source(spec: str | int | Path) -> str | int:
+    """'0' or 0 -> camera 0; URLs stay strings; everything else is a path."""
+    if isinstance(spec, int):
+        return spec
+    s = str(spec).strip()
+    return int(s) if s.isdigit() else s
+
+
+def is_stream_url(spec: str | int) -> bool:
+    return isinstance(spec, str) and "://" in spec
+
+
+def list_videos(folder: str | Path) -> list[Path]:
+    """Video files directly in a folder, by extension, sorted by name."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+class VideoSource:
+    """Frames of a file, camera or stream. `live` sources (camera, stream) are paced by the
+    device, so a consumer that is too slow should drop frames rather than queue them."""
+
+    def __init__(self, spec: str | int | Path, loop: bool = False):
+        self.spec = parse_source(spec)
+        self.loop = loop
+        self.kind = "camera" if isinstance(self.spec, int) else "stream" if is_stream_url(self.spec) else "file"
+        self.live = self.kind != "file"
+        self.name = f"camera {self.spec}" if self.kind == "camera" else (
+            self.spec if self.kind == "stream" else Path(self.spec).name)
+        self._cap: cv2.VideoCapture | None = None
+        self.fps = 30.0
+        self.frame_count: int | None = None
+        self.size = (0, 0)
+
+    def open(self) -> "VideoSource":
+        if self.kind == "file":
+            path = Path(self.spec)
+            if not path.exists():
+                raise SourceError(f"{path}: no such file")
+            if path.is_dir():
+                raise SourceError(f"{path} is a folder, not a video")
+            if path.stat().st_size == 0:
+                raise SourceError(f"{path.name}: empty file (0 bytes)")
+            cap = cv2.VideoCapture(str(path))
+        elif self.kind == "camera":
+            cap = cv2.VideoCapture(self.spec)
+        else:
+            cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(self._cannot_open())
+        ok, first = cap.read()
+        if not ok or first is None:
+            cap.release()
+            raise SourceError(f"{self.name}: contains no frames" if self.kind == "file" else
+                              f"{self.name}: opened but delivers no frames")
+        self.size = (first.shape[1], first.shape[0])
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and 1 <= fps <= 1000 else 30.0
+        if self.kind == "file":
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            self.frame_count = n if n > 0 else None
+        self._first = first
+        self._cap = cap
+        return self
+
+    def _cannot_open(self) -> str:
+        if self.kind == "camera":
+            found = sorted(Path("/dev").glob("video*"))
+            hint = "no camera devices found" if not found else f"devices: {', '.join(map(str, found))}"
+            return f"camera {self.spec} could not be opened ({hint})"
+        if self.kind == "stream":
+            return f"stream {self.spec} could not be opened"
+        return f"{Path(self.spec).name}: not a video OpenCV can decode (corrupt, truncated or another kind of file)"
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> "VideoSource":
+        return self.open() if self._cap is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def frames(self, need_pixels: Callable[[int], bool] = lambda i: True) -> Iterator[Frame]:
+        """Frames in order; `need_pixels(index)` False skips the BGR conversion for that frame.
+
+        A file that ends well before the frame count in its header raises SourceError
+        (truncated); a live source that stops delivering raises SourceError (lost)."""
+        if self._cap is None:
+            self.open()
+        cap = self._cap
+        start = time.monotonic()
+        index = 0
+        first = self._first
+        while True:
+            if first is not None:
+                image, first = first, None
+                ok = True
+            elif need_pixels(index):
+                ok, image = cap.read()
+            else:
+                ok, image = cap.grab(), None
+            if not ok:
+                if self.kind == "file" and self.loop and index > 0:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, image = cap.read()
+                    if ok:
+                        image = image if need_pixels(index) else None
+                if not ok:
+                    break
+            if self.live:
+                t = time.monotonic() - start
+            else:
+                t = index / self.fps
+            yield Frame(index, t, image)
+            index += 1
+        self._check_end(index)
+
+    def _check_end(self, decoded: int) -> None:
+        if self.live:
+            raise SourceError(f"{self.name}: stream lost after {decoded} frames")
+        if self.frame_count and not self.loop and decoded < 0.95 * self.frame_count - 2:
+            raise SourceError(f"{self.name}: truncated or corrupt, decoding stopped at frame "
+                              f"{decoded} of {self.frame_count}")

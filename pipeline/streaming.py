@@ -1,0 +1,228 @@
+"""Streaming refiner: keyframe estimates in, a pose for every frame out, as soon as it is final.
+
+Frames arrive in order; on keyframes (index % K == 0) the estimator's result comes with them.
+A window of Q+1 keyframes is refined once its last keyframe is known; a frame is emitted once
+the last window covering it is done (at most K*Q frames after it, plus K with stride < Q).
+Overlapping windows are averaged. Only the pending frames and the keyframes of unfinished windows
+are kept, so memory stays bounded for an endless camera.
+
+Missed detections: a keyframe with no person is filled by linear interpolation from the detected
+keyframes on both sides when they are at most `max_gap` frames apart (default one window, K*Q,
+and at least 2K); frames in a longer run of misses, or before the first / after the last
+detection, get no pose (NaN) rather than an invented one.
+
+Joints: the refiner's body joints are refined; the estimator's other joints (face, hands, feet)
+are carried by linear interpolation between keyframes, as is the confidence.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .estimators import PoseEstimate
+from .interpolate import fill_gaps
+from .model import linear_interpolation_matrix
+from .refiner import Refiner
+from .skeleton import MEDIAPIPE33, Skeleton
+from .windows import window_starts
+
+
+@dataclass
+class FramePose:
+    """The pose of one video frame: image (J, 2) pixels, conf (J,), world (J, 3) metres or None;
+    NaN everywhere when there is no pose. `raw` is the estimator's own output on keyframes."""
+    index: int
+    time_s: float
+    keyframe: bool
+    detected: bool
+    image: np.ndarray
+    conf: np.ndarray
+    world: np.ndarray | None
+    raw: PoseEstimate | None = None
+
+    @property
+    def has_pose(self) -> bool:
+        return bool(np.isfinite(self.image).all())
+
+
+@dataclass
+class _Key:
+    raw: PoseEstimate | None
+    value: tuple[np.ndarray, ...] | None = None     # (image, conf, world) used for windows
+    valid: bool = False
+    resolved: bool = False
+
+
+@dataclass
+class RefinerStats:
+    windows: int = 0
+    seconds: float = 0.0
+    frames_out: int = 0
+    latency_frames: int = 0     # frames that arrived after the oldest frame of the last emission
+
+
+class StreamingRefiner:
+    def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
+                 stride: int | None = None, max_gap: int | None = None, pin_keyframes: bool = True,
+                 world_output: bool = True):
+        """`world`: refiner for world joints (None: world joints are interpolated);
+        `world_output`: whether frames carry world joints at all (the estimator gives them)."""
+        if world is not None and (world.k, world.q) != (image.k, image.q):
+            raise ValueError(f"image weights have K={image.k}, Q={image.q} but world weights "
+                             f"K={world.k}, Q={world.q}")
+        self.image_refiner, self.world_refiner = image, world
+        self.k, self.q = image.k, image.q
+        self.stride = stride or self.q
+        if not 1 <= self.stride <= self.q:
+            raise ValueError(f"window stride must be between 1 and Q={self.q} keyframes")
+        self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
+        self.pin_keyframes = pin_keyframes
+        self.world_output = world_output
+        self.skeleton = skeleton
+        self.body = [skeleton.index(n) for n in image.skeleton.joints]
+        self._m = linear_interpolation_matrix(self.k, self.q).numpy()      # (T, Q+1)
+        self.window = self.k * self.q + 1
+        self._keys: dict[int, _Key] = {}
+        self._times: dict[int, float] = {}
+        self._acc: dict[int, list] = {}
+        self._n = 0
+        self._next_window = 0
+        self._next_emit = 0
+        self._last_detected: int | None = None
+        self._pending: list[int] = []
+        self.stats = RefinerStats()
+
+    # -- input --------------------------------------------------------------------------------
+    def push(self, index: int, time_s: float, estimate: PoseEstimate | None = None) -> list[FramePose]:
+        """Add frame `index` (consecutive from 0); on keyframes pass the estimator's result."""
+        if index != self._n:
+            raise ValueError(f"expected frame {self._n}, got {index}")
+        self._times[index] = time_s
+        self._n += 1
+        if index % self.k == 0:
+            self._add_keyframe(index // self.k, estimate)
+        return self._advance(final=False)
+
+    def finish(self) -> list[FramePose]:
+        """End of the stream: resolve what is pending, refine the padded last window, emit all."""
+        if self._n == 0:
+            return []
+        for j in self._pending:
+            self._keys[j].resolved = True
+        self._pending = []
+        return self._advance(final=True)
+
+    @property
+    def frames_pending(self) -> int:
+        return self._n - self._next_emit
+
+    def _values(self, e: PoseEstimate) -> tuple[np.ndarray, ...]:
+        world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
+        return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)
+
+    def _add_keyframe(self, j: int, est: PoseEstimate | None) -> None:
+        key = self._keys[j] = _Key(raw=est)
+        if est is None:
+            self._pending.append(j)
+            i = self._last_detected
+            if i is not None and (j + 1 - i) * self.k > self.max_gap:   # run already too long
+                self._resolve_pending(None)
+            return
+        key.value, key.valid, key.resolved = self._values(est), True, True
+        self._resolve_pending(j)
+        self._last_detected = j
+
+    def _resolve_pending(self, j: int | None) -> None:
+        """Settle the pending misses, now that detection j arrived (or the run is too long)."""
+        i = self._last_detected
+        fill = j is not None and i is not None and (j - i) * self.k <= self.max_gap
+        for m in self._pending:
+            key = self._keys[m]
+            if fill:
+                w = (m - i) / (j - i)
+                key.value = tuple((1 - w) * a + w * b for a, b in zip(self._keys[i].value, self._keys[j].value))
+                key.valid = True
+            key.resolved = True
+        self._pending = []
+
+    # -- windows ------------------------------------------------------------------------------
+    def _advance(self, final: bool) -> list[FramePose]:
+        if final:
+            starts = [s for s in window_starts(self._n, self.k, self.q, self.stride) if s >= self._next_window]
+        else:
+            starts = []
+            s = self._next_window
+            while all(self._keys.get(j, _Key(None)).resolved for j in range(s, s + self.q + 1)):
+                starts.append(s)
+                s += self.stride
+        for s in starts:
+            self._refine_window(s)
+            self._next_window = s + self.stride
+        done = self._n if final else min(self._next_window * self.k, self._n)
+        out = [self._emit(f) for f in range(self._next_emit, done)]
+        if out:
+            self.stats.latency_frames = self._n - 1 - out[0].index
+        self._next_emit = done
+        for j in [j for j in self._keys if j < self._next_window and j * self.k < done - self.k]:
+            del self._keys[j]
+        return out
+
+    def _refine_window(self, s: int) -> None:
+        last = max(self._keys)
+        keys = [self._keys[min(j, last)] for j in range(s, s + self.q + 1)]   # pad with the last keyframe
+        has = np.array([k.value is not None for k in keys])
+        if not has.any():
+            return
+        proto = next(k.value for k in keys if k.value is not None)
+        kf = [np.stack([k.value[c] if k.value is not None else proto[c] for k in keys]) for c in range(3)]
+        kf = [fill_gaps(x, has) for x in kf]
+        image, conf, world = (np.einsum("tq,q...->t...", self._m, x) for x in kf)
+        t0 = time.perf_counter()
+        image[:, self.body] = self._refine(self.image_refiner, kf[0][:, self.body], keys)
+        if self.world_refiner is not None and np.isfinite(kf[2]).all():
+            world[:, self.body] = self._refine(self.world_refiner, kf[2][:, self.body], keys)
+        self.stats.seconds += time.perf_counter() - t0
+        self.stats.windows += 1
+        for t in range(self.window):
+            f = s * self.k + t
+            if f >= self._n:
+                break
+            acc = self._acc.setdefault(f, [0.0, 0.0, 0.0, 0])
+            acc[0] = acc[0] + image[t]
+            acc[1] = acc[1] + conf[t]
+            acc[2] = acc[2] + world[t]
+            acc[3] += 1
+
+    def _refine(self, refiner: Refiner, kf: np.ndarray, keys: list[_Key]) -> np.ndarray:
+        """(Q+1, J, D) keyframes -> (T, J, D); pinned to the detected keyframes when asked."""
+        out = refiner.refine_windows(kf[None])[0]
+        if self.pin_keyframes:
+            detected = np.array([k.raw is not None for k in keys])
+            if detected.any():
+                residual = fill_gaps(kf - out[::self.k], detected)
+                out = out + np.einsum("tq,q...->t...", self._m, residual)
+        return out
+
+    # -- output -------------------------------------------------------------------------------
+    def _emit(self, f: int) -> FramePose:
+        j, off = divmod(f, self.k)
+        a = self._keys.get(j)
+        b = self._keys.get(j + 1) if off else a
+        if off and b is None:                     # tail after the last keyframe: held
+            b = a
+        valid = a is not None and b is not None and a.valid and b.valid
+        detected = a is not None and b is not None and a.raw is not None and b.raw is not None
+        acc = self._acc.pop(f, None)
+        time_s = self._times.pop(f)
+        n = len(self.skeleton)
+        if valid and acc is not None and acc[3] > 0:
+            image, conf, world = (acc[c] / acc[3] for c in range(3))
+        else:
+            image, conf, world = np.full((n, 2), np.nan), np.full(n, np.nan), np.full((n, 3), np.nan)
+        self.stats.frames_out += 1
+        return FramePose(f, time_s, off == 0, detected, image.astype(np.float32),
+                         conf.astype(np.float32),
+                         world.astype(np.float32) if self.world_output else None,
+                         a.raw if off == 0 and a is not None else None)
