@@ -8,7 +8,7 @@ from pathlib import Path
 from .config import PipelineConfig, load_refiners
 from .export import ExportError, check_writable
 from .refiner import WeightsError
-from .sources import SourceError, list_videos
+from .sources import SourceError, is_stream_url, list_videos, parse_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_app.py process",
         description="Estimate poses on every K-th frame, recover every frame with MixSynthFormer, "
                     "and write one CSV per video.")
-    ap.add_argument("input", type=Path, help="a video file or a folder of videos")
+    ap.add_argument("input", help="a video file, a folder of videos, a camera index or a stream URL "
+                                   "(live sources record until Ctrl-C)")
     ap.add_argument("--out", type=Path, required=True, help="output folder for the CSV files")
     ap.add_argument("--every", type=int, default=10, metavar="K", help="keyframe interval K (default 10)")
     ap.add_argument("--q", type=int, help="keyframe intervals per refiner window (default: the live model)")
@@ -44,11 +45,16 @@ def main(argv: list[str]) -> int:
     from .process import process_video   # after argument errors: keeps --help fast
 
     try:
-        if not args.input.exists():
-            raise SourceError(f"{args.input}: no such file or folder")
-        videos = list_videos(args.input) if args.input.is_dir() else [args.input]
-        if not videos:
-            raise SourceError(f"{args.input}: no video files in this folder")
+        spec = parse_source(args.input)
+        if isinstance(spec, str) and not is_stream_url(spec):
+            path = Path(spec)
+            if not path.exists():
+                raise SourceError(f"{path}: no such file or folder")
+            videos = list_videos(path) if path.is_dir() else [path]
+            if not videos:
+                raise SourceError(f"{path}: no video files in this folder")
+        else:
+            videos = [spec]
         check_writable(args.out)
         refiners = load_refiners(cfg)
     except (SourceError, ExportError, WeightsError, ValueError) as e:
@@ -64,11 +70,11 @@ def main(argv: list[str]) -> int:
             failed.append(video)
             continue
         except KeyboardInterrupt:
-            print(f"\ninterrupted: {video.name} not written", file=sys.stderr)
+            print(f"\ninterrupted: no CSV written for {Path(str(video)).name}", file=sys.stderr)
             return 130
         print("\n".join(summary.lines()), flush=True)
     if failed:
-        print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(v.name for v in failed)}",
+        print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(Path(str(v)).name for v in failed)}",
               file=sys.stderr)
         return 1
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,19 +34,37 @@ class Estimator(Protocol):
     def close(self) -> None: ...
 
 
-@contextmanager
-def quiet_stderr():
-    """Silence file descriptor 2 (C++ libraries log there before any logging is set up)."""
+_CHATTER = (b"Created TensorFlow Lite XNNPACK delegate", b"All log messages before absl::InitializeLog",
+            b"inference_feedback_manager.cc", b"landmark_projection_calculator.cc")
+_filter_installed = False
+
+
+def filter_library_chatter() -> None:
+    """Route file descriptor 2 through a thread that drops MediaPipe's start-up log lines (its
+    C++ side logs them from worker threads, before any logging can be configured) and passes
+    everything else on at once. Installed once per process."""
+    global _filter_installed
+    if _filter_installed:
+        return
+    _filter_installed = True
     sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    real = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump() -> None:
+        held = b""
+        while chunk := os.read(read, 65536):
+            held += chunk
+            *lines, held = held.split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not any(c in line for c in _CHATTER))
+            if held and not held[:1] in (b"I", b"W", b"E"):      # not a log line: pass on now
+                out, held = out + held, b""
+            if out:
+                os.write(real, out)
+
+    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
 
 
 class MediaPipePose:
@@ -65,11 +83,10 @@ class MediaPipePose:
         import mediapipe as mp  # imported here: the rest of the pipeline does not need it
         self.static = static
         smooth = (not static) if smooth is None else smooth
-        with quiet_stderr():
-            self._pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
-                                                smooth_landmarks=smooth, enable_segmentation=False,
-                                                min_detection_confidence=min_detection_confidence)
-        self._calls = 0
+        filter_library_chatter()
+        self._pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
+                                            smooth_landmarks=smooth, enable_segmentation=False,
+                                            min_detection_confidence=min_detection_confidence)
         self._modules = Path(mp.__file__).parent / "modules"
 
     def estimate(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
@@ -77,12 +94,7 @@ class MediaPipePose:
         h, w = frame_bgr.shape[:2]
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
-        if self._calls < 2:                   # the graph logs its set-up on the first calls
-            with quiet_stderr():
-                result = self._pose.process(rgb)
-        else:
-            result = self._pose.process(rgb)
-        self._calls += 1
+        result = self._pose.process(rgb)
         if result.pose_landmarks is None:
             return None
         lm = result.pose_landmarks.landmark

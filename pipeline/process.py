@@ -5,6 +5,7 @@ The GUI worker and the headless command both iterate `KeyframePipeline.run`.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,32 +189,53 @@ def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
             "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
 
 
-def process_video(path: Path, out_dir: Path, cfg: PipelineConfig,
+def output_stem(source: VideoSource) -> str:
+    if source.kind == "file":
+        return Path(source.spec).stem
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"camera{source.spec}" if source.kind == "camera" else re.sub(r"[^A-Za-z0-9]+", "_", str(source.spec))
+    return f"{name.strip('_')}_{stamp}"
+
+
+def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                   refiners: tuple[Refiner, Refiner | None] | None = None,
                   progress: bool = True) -> VideoSummary:
-    """Refined pose of every frame of one video -> `<out_dir>/<stem>.csv` + `.json` sidecar.
+    """Refined pose of every frame of a video (or camera / stream until Ctrl-C) ->
+    `<out_dir>/<stem>.csv` + `.json` sidecar.
 
     Raises SourceError / ExportError / WeightsError with a message for the user; in every error
-    case no CSV is left behind."""
+    case no CSV is left behind. For a live source, Ctrl-C ends the recording and keeps it."""
     from tqdm import tqdm
 
     image, world = refiners or load_refiners(cfg)
     check_writable(out_dir)
-    source = VideoSource(path).open()
+    source = VideoSource(spec).open()
+    path = Path(output_stem(source))
+    stopped = {"flag": False}
     try:
         window = image.window
         if source.frame_count is not None and source.frame_count < window:
             raise SourceError(
-                f"{path.name}: {source.frame_count} frames, fewer than one refiner window "
+                f"{source.name}: {source.frame_count} frames, fewer than one refiner window "
                 f"(K*Q+1 = {window}); use a smaller --q or --every")
         estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
         pipe = KeyframePipeline(cfg, image, world, estimator)
         csv_path = out_dir / f"{path.stem}.csv"
         refined = []
-        bar = tqdm(total=source.frame_count, desc=path.name, unit="frame", disable=not progress,
+        bar = tqdm(total=source.frame_count, desc=source.name, unit="frame", disable=not progress,
                    dynamic_ncols=True, leave=True)
         with CsvWriter(csv_path, estimator.skeleton, estimator.has_world) as writer:
-            for frame, poses in pipe.run(source):
+            run = pipe.run(source, stop=lambda: stopped["flag"])
+            while True:
+                try:
+                    frame, poses = next(run)
+                except StopIteration:
+                    break
+                except KeyboardInterrupt:
+                    if not source.live:
+                        raise
+                    stopped["flag"] = True          # live: Ctrl-C ends the recording
+                    continue
                 writer.write_all(poses)
                 if cfg.dense:
                     refined += [p.image for p in poses]
@@ -221,25 +243,26 @@ def process_video(path: Path, out_dir: Path, cfg: PipelineConfig,
                     bar.update(1)
             bar.close()
             if pipe.stats.frames < window:
-                raise SourceError(f"{path.name}: {pipe.stats.frames} frames, fewer than one refiner "
+                raise SourceError(f"{source.name}: {pipe.stats.frames} frames, fewer than one refiner "
                                   f"window (K*Q+1 = {window}); use a smaller --q or --every")
             estimator.close()
             dense = None
-            if cfg.dense:
+            if cfg.dense and source.kind == "file":
                 dense_est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
-                dbar = tqdm(total=pipe.stats.frames, desc=f"{path.name} (dense)", unit="frame",
+                dbar = tqdm(total=pipe.stats.frames, desc=f"{source.name} (dense)", unit="frame",
                             disable=not progress, dynamic_ncols=True)
-                dense_poses, dense_s, dense_est_s = run_dense(path, dense_est, dbar.update)
+                dense_poses, dense_s, dense_est_s = run_dense(Path(source.spec), dense_est, dbar.update)
                 dbar.close()
                 dense_est.close()
                 dense = {"fps": len(dense_poses) / dense_s, "seconds": dense_s,
                          "speedup": dense_s / pipe.stats.wall_s,
                          "estimator_speedup": dense_est_s / max(pipe.stats.estimator_s, 1e-9),
                          **agreement(np.array(refined), dense_poses)}
-            summary = VideoSummary(path, csv_path, pipe.stats.frames, source.fps, pipe.stats,
+            summary = VideoSummary(Path(source.name), csv_path, pipe.stats.frames, source.fps, pipe.stats,
                                    pipe.flops, pipe.latency_frames(), dense)
             write_sidecar(csv_path, {
-                "video": str(path.resolve()), "frames": pipe.stats.frames, "fps": source.fps,
+                "video": str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
+                "frames": pipe.stats.frames, "fps": source.fps,
                 "size": list(source.size), "k": pipe.k, "q": pipe.q, "stride": pipe.stride,
                 "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
                 "weights": {"image": weights_summary(image), "world": weights_summary(world)},

@@ -17,6 +17,19 @@ import numpy as np
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
 
 
+_MAGIC = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"OggS",
+          b"FLV", b"0&\xb2u")      # MP4/MOV, AVI, Matroska/WebM, MPEG-PS, MPEG-ES, Ogg, FLV, ASF
+
+
+def looks_like_video(path: Path) -> bool:
+    """Whether a file starts like a video container (read before blaming the content)."""
+    try:
+        head = path.read_bytes()[:16] if path.stat().st_size < 16 else path.open("rb").read(16)
+    except OSError:
+        return False
+    return any(m in head[:12] for m in _MAGIC)
+
+
 class SourceError(RuntimeError):
     """A source that cannot be opened or read; the message is meant for the user."""
 
@@ -101,7 +114,10 @@ class VideoSource:
             return f"camera {self.spec} could not be opened ({hint})"
         if self.kind == "stream":
             return f"stream {self.spec} could not be opened"
-        return f"{Path(self.spec).name}: not a video OpenCV can decode (corrupt, truncated or another kind of file)"
+        path = Path(self.spec)
+        if looks_like_video(path):
+            return f"{path.name}: a video file with no decodable frames (empty, truncated or corrupt)"
+        return f"{path.name}: not a video file"
 
     def close(self) -> None:
         if self._cap is not None:

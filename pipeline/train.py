@@ -140,7 +140,8 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     print(f"MixSynthFormer {count_parameters(model):,} parameters, {cfg.model_config(pose_dim)}; "
           f"data: {batches.description}; device {device}", flush=True)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc=out.name, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=step, desc=out.name, unit="step", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 60)
     start = time.perf_counter() - seconds
     val_l1, linear_l1 = validate()
     while step < cfg.steps:

@@ -1,0 +1,212 @@
+"""Pipeline pieces without the estimator: windows, streaming refiner, CSV, sources."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import PipelineConfig, load_refiners
+from pipeline.estimators import PoseEstimate
+from pipeline.export import CsvWriter, ExportError, check_writable, columns
+from pipeline.interpolate import interpolate_keyframes
+from pipeline.paths import VIDEO_DIR
+from pipeline.skeleton import BODY12, BODY12_FROM_MP33, MEDIAPIPE33
+from pipeline.sources import SourceError, VideoSource, list_videos
+from pipeline.streaming import StreamingRefiner
+from pipeline.windows import gather_windows, keyframe_indices, merge_windows, window_starts
+
+MP_BODY = list(BODY12_FROM_MP33)
+
+
+@pytest.fixture(scope="module")
+def refiners():
+    return load_refiners(PipelineConfig(k=10))
+
+
+def mp33_track(image12, world12):
+    """Spread 12 body joints over MediaPipe's 33 (others: near the shoulders) for a (T, 33, D) track."""
+    t = len(image12)
+    img = np.repeat(image12[:, :1], 33, axis=1).copy()
+    wor = np.repeat(world12[:, :1], 33, axis=1).copy()
+    img[:, MP_BODY], wor[:, MP_BODY] = image12, world12
+    return img, wor, np.full((t, 33), 0.9, np.float32)
+
+
+def stream(sr, img, wor, conf, detected=None):
+    out = []
+    for f in range(len(img)):
+        est = None
+        if f % sr.k == 0 and (detected is None or detected[f]):
+            est = PoseEstimate(img[f], conf[f], wor[f])
+        out += sr.push(f, f / 30, est)
+    return out + sr.finish()
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 9, 31, 95, 101, 230])
+@pytest.mark.parametrize("stride", [1, 3])
+def test_windows_cover_every_frame_and_pad_the_tail(n, stride):
+    starts = window_starts(n, 10, 3, stride)
+    kf = keyframe_indices(n, 10).astype(float)
+    win = gather_windows(kf, starts, 3)
+    assert win.shape == (len(starts), 4)
+    out = np.stack([np.interp(np.arange(31), np.arange(0, 31, 10), w) for w in win])
+    merged = merge_windows(out, starts, 10, n)
+    assert np.allclose(merged, np.minimum(np.arange(n), kf[-1]))   # held after the last keyframe
+
+
+# --- streaming refiner ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride", [None, 1])
+def test_streaming_equals_refining_the_whole_sequence(refiners, mocap_track, stride):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    n = 95                                              # not a multiple of K: a padded tail
+    sr = StreamingRefiner(image, world, MEDIAPIPE33, stride=stride, pin_keyframes=False)
+    out = stream(sr, img[:n], wor[:n], conf[:n])
+    assert [p.index for p in out] == list(range(n))
+    kf = keyframe_indices(n, 10)
+    got = np.stack([p.image for p in out])
+    assert np.allclose(got[:, MP_BODY], image.refine_sequence(img[kf][:, MP_BODY], n, stride), atol=1e-3)
+    got_w = np.stack([p.world for p in out])
+    assert np.allclose(got_w[:, MP_BODY], world.refine_sequence(wor[kf][:, MP_BODY], n, stride), atol=1e-5)
+    # joints the refiner does not cover are interpolated linearly between keyframes
+    assert np.allclose(got[:, 0], interpolate_keyframes(kf, img[kf, 0], np.arange(n)), atol=1e-3)
+
+
+def test_pinned_keyframes_carry_the_estimate_and_stay_close(refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), img, wor, conf)
+    for p in out:
+        if p.keyframe:
+            assert np.array_equal(p.image, img[p.index]) and p.raw is not None and p.detected
+    truth = img[:, MP_BODY]
+    kf = keyframe_indices(len(img), 10)
+    linear = interpolate_keyframes(kf, truth[kf], np.arange(len(img)))
+    refined = np.stack([p.image for p in out])[:, MP_BODY]
+    err = lambda x: np.linalg.norm(x - truth, axis=-1).mean()
+    assert err(refined) < err(linear)      # real jumping motion: closer than linear interpolation
+
+
+def test_missed_keyframes_are_filled_within_a_window_and_marked(refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    detected = np.ones(len(img), bool)
+    detected[20] = False                           # one miss: filled from keyframes 10 and 30
+    detected[100:200] = False                      # 10 missed keyframes: longer than a window
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), img, wor, conf, detected)
+    by = {p.index: p for p in out}
+    assert by[20].keyframe and not by[20].detected and by[20].has_pose
+    assert not by[15].detected and by[15].has_pose      # between a detection and a filled miss
+    assert all(not by[f].has_pose for f in range(91, 200))   # no invented poses in the long gap
+    assert np.isnan(by[150].world).all() and np.isnan(by[150].conf).all()
+    assert by[90].has_pose and by[200].has_pose and by[210].has_pose
+
+
+def test_no_pose_before_the_first_detection(refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    detected = np.arange(len(img)) >= 40
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), img, wor, conf, detected)
+    assert not any(p.has_pose for p in out[:40]) and all(p.has_pose for p in out[40:])
+
+
+def test_streaming_memory_stays_bounded(refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    sr = StreamingRefiner(image, world, MEDIAPIPE33)
+    worst = 0
+    for f in range(6000):                           # 3.3 minutes at 30 fps, looping the motion
+        i = f % len(img)
+        est = PoseEstimate(img[i], conf[i], wor[i]) if f % 10 == 0 else None
+        sr.push(f, f / 30, est)
+        worst = max(worst, len(sr._keys) + len(sr._acc) + len(sr._times))
+    assert worst < 3 * image.window
+    assert sr.frames_pending <= image.window
+
+
+def test_world_and_image_weights_must_agree_on_k_and_q(refiners):
+    image, _ = refiners
+    other = load_refiners(PipelineConfig(k=10, q=10))[1]
+    with pytest.raises(ValueError, match=f"image weights have K=10, Q={image.q} but world weights K=10, Q=10"):
+        StreamingRefiner(image, other)
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+def test_csv_schema_loads_with_pandas(tmp_path, refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    detected = np.arange(len(img)) >= 20
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), img[:120], wor[:120], conf[:120], detected)
+    with CsvWriter(tmp_path / "a.csv", MEDIAPIPE33, world=True) as w:
+        w.write_all(out)
+    df = pd.read_csv(tmp_path / "a.csv")
+    assert list(df.columns) == columns(MEDIAPIPE33, True)
+    assert list(df.columns[:4]) == ["frame", "time_s", "keyframe", "detected"]
+    assert "left_wrist_x" in df and "left_wrist_conf" in df and "left_wrist_Z" in df
+    assert len(df) == 120 and (df.frame == np.arange(120)).all()
+    assert df.keyframe.sum() == 12
+    assert df.loc[:19, "nose_x"].isna().all() and df.loc[20:, "nose_x"].notna().all()
+    assert np.allclose(df.loc[30, ["left_wrist_x", "left_wrist_y"]], img[30, 15], atol=0.01)
+
+
+def test_csv_is_all_or_nothing(tmp_path, refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), img[:60], wor[:60], conf[:60])
+    target = tmp_path / "b.csv"
+    target.write_text("old results\n")
+    with pytest.raises(KeyboardInterrupt):
+        with CsvWriter(target, MEDIAPIPE33, world=True) as w:
+            w.write_all(out[:30])
+            raise KeyboardInterrupt
+    assert target.read_text() == "old results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv"]    # no partial file left
+
+
+def test_unwritable_folder_is_reported(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        import os
+        if os.access(ro, os.W_OK):                # root ignores permissions: use a file instead
+            blocker = tmp_path / "file"
+            blocker.write_text("x")
+            with pytest.raises(ExportError, match="cannot write to"):
+                check_writable(blocker / "sub")
+        else:
+            with pytest.raises(ExportError, match="cannot write to"):
+                check_writable(ro)
+    finally:
+        ro.chmod(0o700)
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+def test_file_source_reads_every_frame_and_skips_pixels(demo_video):
+    with VideoSource(demo_video) as src:
+        frames = list(src.frames(lambda i: i % 10 == 0))
+    assert len(frames) == 230 and src.fps == 30
+    assert all((f.image is not None) == (f.index % 10 == 0) for f in frames)
+    assert frames[10].image.shape == (994, 1768, 3)
+    assert frames[-1].time_s == pytest.approx(229 / 30)
+
+
+def test_looping_file_source_acts_as_a_live_feed():
+    src = VideoSource(VIDEO_DIR / "carphone.mp4", loop=True)
+    it = src.open().frames()
+    frames = [next(it) for _ in range(300)]
+    src.close()
+    assert [f.index for f in frames] == list(range(300)) and frames[250].image is not None
+
+
+def test_missing_camera_fails_cleanly():
+    with pytest.raises(SourceError, match="camera 7 could not be opened"):
+        VideoSource(7).open()
+
+
+def test_folder_listing_finds_videos():
+    names = [p.name for p in list_videos(VIDEO_DIR / "pose2sim_single")]
+    assert names == ["cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"]

@@ -1,0 +1,255 @@
+"""Data, metrics, training and evaluation of the refiner, on the shared motion capture."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import metrics
+from pipeline.evaluate import REFINER, acceptance, score, synthetic_test_set
+from pipeline.interpolate import fill_gaps, interpolate_keyframes
+from pipeline.motion import load_deciwatch
+from pipeline.normalize import normalise, window_stats
+from pipeline.paths import MOTION_DIR, WEIGHTS_DIR
+from pipeline.refiner import Refiner, WeightsError
+from pipeline.skeleton import BODY12, H36M17, JHMDB15, torso_length
+from pipeline.synth import NoiseModel, WindowSampler, look_at, random_view, to_space
+from pipeline.train import MotionBatches, TrainConfig, train
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def test_motion_clips_are_body_joints_in_metres(motion_clips):
+    names = {c.name for c in motion_clips}
+    assert "test/walking/01" in names and "train/walking/01" in names and "walk" in names
+    assert not any(c.source == "gaitkit_gait" for c in motion_clips)   # no arms: not used
+    for c in motion_clips:
+        assert c.joints.shape[1:] == (12, 3)
+        torso = torso_length(c.joints, BODY12)
+        assert 0.25 < np.median(torso) < 0.7, c.name                    # metres
+    held_out = [c for c in motion_clips if c.split == "test"]
+    assert {c.name.split("/")[1] for c in held_out} >= {"walking", "washwindow"}
+
+
+def test_projection_matches_opencv(motion_clips):
+    clip = motion_clips[0]
+    joints = clip.joints[:50].astype(np.float64)
+    view = random_view(joints[:, 6:8].mean(1), np.random.default_rng(3))
+    rot, pos, f, (cx, cy), _ = view
+    ours = to_space(joints, view, "image")
+    rvec, _ = cv2.Rodrigues(rot)
+    theirs, _ = cv2.projectPoints(joints.reshape(-1, 3), rvec, -rot @ pos,
+                                  np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]]), None)
+    assert np.allclose(ours.reshape(-1, 2), theirs.reshape(-1, 2), atol=1e-6)
+
+
+def test_world_space_is_hip_centred_with_y_down(motion_clips):
+    sampler = WindowSampler([c for c in motion_clips if c.split == "train"], 31, "world")
+    w = sampler.sample(64, np.random.default_rng(0))
+    hips = w[:, :, [BODY12.index("left_hip"), BODY12.index("right_hip")]].mean(2)
+    assert np.allclose(hips, 0, atol=1e-5)
+    shoulders_y = w[:, :, [BODY12.index("left_shoulder"), BODY12.index("right_shoulder")], 1].mean(2)
+    assert (shoulders_y < 0).mean() > 0.9          # shoulders above the hips: y points down
+
+
+def test_look_at_is_a_rotation_facing_the_target():
+    r = look_at(np.array([0.0, 1.5, 5.0]), np.array([0.0, 1.0, 0.0]))
+    assert np.allclose(r @ r.T, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(r), 1)
+    assert (r @ (np.array([0.0, 1.0, 0.0]) - [0, 1.5, 5]))[2] > 0   # target in front
+
+
+def test_noise_model_sizes_are_fractions_of_the_torso(motion_clips):
+    sampler = WindowSampler([c for c in motion_clips if c.split == "train"], 31, "image")
+    clean = sampler.sample(256, np.random.default_rng(0))
+    quiet = NoiseModel(jitter=(0.03, 0.03 + 1e-9), drift=(1e-9, 2e-9), distal_factor=1,
+                       outlier_rate=0, swap_rate=0)
+    noisy = quiet.corrupt(clean, np.random.default_rng(1), "image")
+    err = (noisy - clean) / torso_length(clean, BODY12).mean(1)[:, None, None, None]
+    assert abs(err.std() - 0.03) < 0.002
+    loud = NoiseModel(outlier_rate=0.2, outlier_scale=1.0, swap_rate=0, jitter=(1e-9, 2e-9),
+                      drift=(1e-9, 2e-9))
+    e = np.linalg.norm(loud.corrupt(clean, np.random.default_rng(2), "image") - clean, axis=-1)
+    e /= torso_length(clean, BODY12).mean(1)[:, None, None]
+    assert 0.15 < (e > 0.1).mean() < 0.22          # ~20 % outliers of about a torso
+
+
+def test_fill_gaps_interpolates_between_detections():
+    v = np.array([[0.0], [9.0], [2.0], [9.0], [4.0], [9.0]])
+    filled = fill_gaps(v, np.array([1, 0, 1, 0, 1, 0], bool))
+    assert np.allclose(filled[:, 0], [0, 1, 2, 3, 4, 4])
+
+
+def test_interpolation_baselines_hold_after_the_last_keyframe():
+    kf = np.array([0, 10, 20, 30])
+    vals = np.array([0.0, 10.0, 20.0, 30.0])[:, None]
+    for kind in ("nearest", "linear", "quadratic", "cubic"):
+        out = interpolate_keyframes(kf, vals, np.arange(35), kind)[:, 0]
+        assert np.allclose(out[:31], np.arange(31), atol=5.01 if kind == "nearest" else 1e-9)
+        assert np.allclose(out[30:], 30)
+
+
+def test_window_normalisation_removes_position_and_scale(mocap_track):
+    image, _ = mocap_track
+    kf = image[:31:10][None]
+    c1, s1 = window_stats(kf, BODY12)
+    moved = kf * 3.0 + np.array([500.0, -40.0], np.float32)
+    c2, s2 = window_stats(moved, BODY12)
+    assert np.allclose(normalise(kf, c1, s1), normalise(moved, c2, s2), atol=1e-4)
+    assert np.isclose(s2, 3 * s1, rtol=1e-5).all()
+
+
+def test_deciwatch_files_are_read_in_their_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    seqs = [rng.uniform(0, 320, size=(n, 15, 2)) for n in (40, 25)]
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]
+    np.savez(tmp_path / "jhmdb_gt_test.npz", imgname=obj([np.arange(len(s)) for s in seqs]),
+             joints_2d=obj([s.reshape(len(s), -1) for s in seqs]),
+             imgshape=obj([np.array([240, 320]) for _ in seqs]),
+             bbox=obj([np.tile([10, 20, 110, 220], (len(s), 1)) for s in seqs]))
+    np.savez(tmp_path / "jhmdb_simplepose_test.npz", imgname=obj([np.arange(len(s)) for s in seqs]),
+             joints_2d=obj([(s + 1).reshape(len(s), -1) for s in seqs]))
+    out = load_deciwatch(tmp_path, "jhmdb", "simplepose", "test")
+    assert [len(s.gt) for s in out] == [40, 25] and out[0].skeleton is JHMDB15
+    assert np.allclose(out[0].gt * [320, 240], seqs[0], atol=1e-3)          # divided by (W, H)
+    assert np.allclose(out[0].bbox[0], [10 / 320, 20 / 240, 110 / 320, 220 / 240])
+
+    g3 = [rng.normal(size=(30, 17, 3))]
+    np.savez(tmp_path / "h36m_gt_test.npz", imgname=obj([np.arange(30)]), joints_3d=obj([g3[0].reshape(30, -1)]))
+    np.savez(tmp_path / "h36m_fcn_test.npz", imgname=obj([np.arange(30)]), joints_3d=obj([g3[0].reshape(30, -1)]))
+    h = load_deciwatch(tmp_path, "h36m", "fcn", "test")[0]
+    assert h.skeleton is H36M17 and np.allclose(h.gt[:, 0], 0)              # root joint 0 at origin
+
+
+# --- metrics against hand-computed values ------------------------------------------------------
+
+def test_pck_counts_joints_within_alpha_of_the_box():
+    gt = np.zeros((2, 2, 2))
+    pred = np.array([[[0.0, 5.0], [0.0, 11.0]], [[3.0, 4.0], [30.0, 0.0]]])
+    box = np.array([[0, 0, 100, 50], [0, 0, 20, 100]], float)    # max side 100 both
+    assert metrics.pck(pred, gt, box, 0.1) == 0.5                # 5, 11, 5, 30 vs 10
+    assert metrics.pck(pred, gt, box, 0.2) == 0.75
+
+
+def test_mpjpe_and_accel_error_by_hand():
+    gt = np.zeros((4, 1, 3))
+    pred = np.array([[[0, 0, 0]], [[3, 4, 0]], [[0, 0, 0]], [[0, 0, 0]]], float)
+    assert metrics.mpjpe(pred, gt) == pytest.approx(5 / 4)
+    # second differences of pred: frame1: 0-2*(3,4)+0 -> |(-6,-8)| = 10; frame2: (3,4) -> 5
+    assert metrics.accel_error(pred, gt) == pytest.approx(7.5)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+def test_a_few_training_steps_lower_the_loss_on_real_motion():
+    import torch
+    from pipeline.model import MixSynthFormer
+    from pipeline.train import to_tensors
+    torch.manual_seed(0)
+    cfg = TrainConfig(space="image", k=5, q=2, dim=32, depth=2)
+    kf, clean = MotionBatches(cfg, MOTION_DIR, NoiseModel())(64, np.random.default_rng(0))
+    x, y = to_tensors(kf, clean, BODY12, "cpu")
+    model = MixSynthFormer(cfg.model_config(24))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(60):
+        loss = (model.refine_keyframes(x) - y).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])     # measured: 0.057 -> 0.048
+
+
+def test_train_command_writes_loadable_weights_and_a_checkpoint(tmp_path):
+    cfg = TrainConfig(space="image", k=5, q=2, dim=32, depth=2, steps=30, batch=16, seed=0,
+                      val_every=30, ckpt_every=30)
+    card = train(cfg, tmp_path / "tiny", MotionBatches(cfg, MOTION_DIR, NoiseModel()), "image",
+                 device="cpu")
+    assert card.training["val_l1_linear_interpolation"] > 0
+    r = Refiner.load(tmp_path / "tiny.json", space="image", k=5, q=2)
+    assert r.window == 11 and (tmp_path / "tiny.ckpt").exists()
+
+
+class _Interrupting:
+    """Training batches that raise KeyboardInterrupt (as Ctrl-C would) after `after` batches."""
+
+    def __init__(self, inner, after):
+        self.inner, self.after, self.n = inner, after, 0
+        self.skeleton, self.description = inner.skeleton, inner.description
+
+    def __call__(self, n, rng):
+        if n != 1024:                                  # 1024: the fixed validation draw
+            if self.n == self.after:
+                raise KeyboardInterrupt
+            self.n += 1
+        return self.inner(n, rng)
+
+
+def test_training_resumes_where_it_stopped(tmp_path):
+    import torch
+    cfg = TrainConfig(space="world", k=5, q=1, dim=16, depth=1, batch=16, steps=20, val_every=10,
+                      ckpt_every=10, seed=3)
+    batches = MotionBatches(cfg, MOTION_DIR, NoiseModel())
+    train(cfg, tmp_path / "full", batches, "world", device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "part", _Interrupting(batches, 10), "world", device="cpu")
+    assert torch.load(tmp_path / "part.ckpt", weights_only=False)["step"] == 10
+    assert not (tmp_path / "part.pt").exists()
+    train(cfg, tmp_path / "part", batches, "world", resume=True, device="cpu")
+    a = torch.load(tmp_path / "full.pt", weights_only=True)
+    b = torch.load(tmp_path / "part.pt", weights_only=True)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+def test_every_frame_is_scored_and_the_tail_padded():
+    seqs = synthetic_test_set(MOTION_DIR, "world", 10, NoiseModel(), views=1, seed=0)
+    assert any(len(s.gt) % 10 != 1 for s in seqs)            # tails that are no full interval
+    card = json.loads(sorted(WEIGHTS_DIR.glob("world_k10_*.json"))[0].read_text())
+    r = Refiner.load(WEIGHTS_DIR / (card["name"] + ".json"))
+    s = seqs[0]
+    out = r.refine_sequence(s.keyframes, len(s.gt))
+    assert out.shape == s.gt.shape and np.isfinite(out).all()
+    res = score(seqs[:2], r, 10, "world")
+    assert set(res) == {"dense input", "nearest", "linear", "quadratic", "cubic", REFINER}
+
+
+# --- shipped weights ---------------------------------------------------------------------------
+
+SHIPPED = sorted(WEIGHTS_DIR.glob("*.json"))
+
+
+def test_weights_are_shipped_for_live_and_file_use():
+    cards = [json.loads(p.read_text()) for p in SHIPPED]
+    have = {(c["space"], c["model"]["k"], c["model"]["q"]) for c in cards}
+    assert {("image", 10), ("world", 10)} <= {(s, k) for s, k, _ in have}
+    assert len({q for s, k, q in have if k == 10}) >= 2           # a live Q and a larger Q
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_each_shipped_checkpoint_loads_with_its_evaluation(path):
+    r = Refiner.load(path)
+    card = r.card
+    assert card.joints == list(BODY12.joints)
+    assert card.evaluation["table"][REFINER] and card.training["noise"]
+    kf = np.random.default_rng(0).normal(size=(2, r.q + 1, 12, card.dims)).astype(np.float32)
+    assert r.refine_windows(kf + 5).shape == (2, r.window, 12, card.dims)
+
+
+def test_k10_acceptance_holds_in_the_shipped_cards():
+    for path in SHIPPED:
+        card = json.loads(path.read_text())
+        if card["model"]["k"] == 10:
+            assert all(acceptance(card["evaluation"]["table"], card["space"]).values()), card["name"]
+
+
+def test_weights_for_other_joints_or_config_are_refused_naming_both():
+    path = sorted(WEIGHTS_DIR.glob("image_k10_*.json"))[0]
+    with pytest.raises(WeightsError) as e:
+        Refiner.load(path, joints=list(JHMDB15.joints))
+    assert "are for" in str(e.value) and "left_shoulder" in str(e.value) and "neck" in str(e.value)
+    with pytest.raises(WeightsError, match="space=image.*space=world"):
+        Refiner.load(path, space="world")
+    with pytest.raises(WeightsError, match="K=10.*K=5"):
+        Refiner.load(path, k=5)
