@@ -20,7 +20,7 @@ from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner import Refiner
 from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
-from .sources import Frame, SourceError, VideoSource
+from .sources import Frame, LiveReader, SourceError, VideoSource
 from .streaming import FramePose, StreamingRefiner
 
 
@@ -34,6 +34,7 @@ class RunStats:
     estimator_s: float = 0.0
     refiner_s: float = 0.0
     wall_s: float = 0.0
+    dropped: int = 0                 # live sources: stale frames dropped because processing lagged
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -88,39 +89,47 @@ class KeyframePipeline:
         read so far have been yielded."""
         k, st = self.k, self.stats
         st.started = time.perf_counter()
-        frames = source.frames(lambda i: want_pixels or i % k == 0)
+        reader = LiveReader(source) if source.live else None
+        frames = reader.frames() if reader else source.frames(lambda i: want_pixels or i % k == 0)
         error: SourceError | None = None
-        while True:
-            if stop is not None and stop():
-                break
-            t = time.perf_counter()
-            try:
-                frame = next(frames)
-            except StopIteration:
-                break
-            except SourceError as e:
-                error = e
-                break
-            finally:
-                st.decode_s += time.perf_counter() - t
-            est = None
-            if frame.index % k == 0:
+        try:
+            while not (stop is not None and stop()):
                 t = time.perf_counter()
-                est = self.estimator.estimate(frame.image)
-                st.estimator_s += time.perf_counter() - t
-                st.keyframes += 1
-                st.detected += est is not None
-            st.frames += 1
-            poses = self.streaming.push(frame.index, frame.time_s, est)
-            st.refiner_s = self.streaming.stats.seconds
-            st.wall_s = time.perf_counter() - st.started
-            yield frame, poses
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except SourceError as e:
+                    error = e
+                    break
+                finally:
+                    st.decode_s += time.perf_counter() - t
+                yield frame, self._step(frame, reader)
+        finally:
+            if reader is not None:
+                reader.close()           # also when the consumer abandons this generator
         rest = self.streaming.finish()
         st.refiner_s = self.streaming.stats.seconds
         st.wall_s = time.perf_counter() - st.started
         yield None, rest
         if error is not None:
             raise error
+
+    def _step(self, frame: Frame, reader: LiveReader | None) -> list[FramePose]:
+        st = self.stats
+        est = None
+        if frame.index % self.k == 0:
+            t = time.perf_counter()
+            est = self.estimator.estimate(frame.image)
+            st.estimator_s += time.perf_counter() - t
+            st.keyframes += 1
+            st.detected += est is not None
+        st.frames += 1
+        st.dropped = reader.dropped if reader else 0
+        poses = self.streaming.push(frame.index, frame.time_s, est)
+        st.refiner_s = self.streaming.stats.seconds
+        st.wall_s = time.perf_counter() - st.started
+        return poses
 
 
 # --- headless ---------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ with `grab()`, which demuxes and decodes but does not convert to BGR.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,3 +173,71 @@ class VideoSource:
         if self.frame_count and not self.loop and decoded < 0.95 * self.frame_count - 2:
             raise SourceError(f"{self.name}: truncated or corrupt, decoding stopped at frame "
                               f"{decoded} of {self.frame_count}")
+
+
+class LiveReader:
+    """Reads a live source on its own thread into a bounded queue; when the consumer falls
+    behind, the oldest frames are dropped (counted in `dropped`), so what it gets is fresh.
+    Frames are numbered in the order they are handed out; `time_s` is the capture time."""
+
+    def __init__(self, source: VideoSource, maxsize: int = 4):
+        self.source = source
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="live-capture", daemon=True)
+
+    def _read(self) -> None:
+        item: object
+        try:
+            for frame in self.source.frames():
+                if self._stop.is_set():
+                    return
+                while True:
+                    try:
+                        self._queue.put_nowait(frame)
+                        break
+                    except queue.Full:
+                        try:
+                            self._queue.get_nowait()
+                            self.dropped += 1
+                        except queue.Empty:
+                            pass
+            item = None
+        except SourceError as e:
+            item = e
+        while not self._stop.is_set():            # hand over the end marker, never drop it
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def frames(self) -> Iterator[Frame]:
+        """Frames as they are handed over; close() (or closing this generator) stops capture."""
+        self._thread.start()
+        index = 0
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                if isinstance(item, SourceError):
+                    raise item
+                yield Frame(index, item.time_s, item.image)
+                index += 1
+        finally:
+            self.close()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the capture thread and wait for its current read (the source may then be closed)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:                                    # make room so a blocked hand-over returns
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+            timeout -= 0.05
+            if timeout <= 0:
+                break

@@ -210,3 +210,22 @@ def test_missing_camera_fails_cleanly():
 def test_folder_listing_finds_videos():
     names = [p.name for p in list_videos(VIDEO_DIR / "pose2sim_single")]
     assert names == ["cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"]
+
+
+def test_live_reader_drops_stale_frames_when_the_consumer_lags():
+    import time
+    from pipeline.sources import LiveReader
+    src = VideoSource(VIDEO_DIR / "carphone.mp4", loop=True)
+    src.live = True                                  # a looping file paced like a camera
+    reader = LiveReader(src.open(), maxsize=2)
+    got = []
+    for frame in reader.frames():
+        got.append(frame)
+        time.sleep(0.02)                             # a slow consumer
+        if len(got) == 20:
+            break
+    reader.close()
+    src.close()
+    assert [f.index for f in got] == list(range(20))
+    assert reader.dropped > 0
+    assert all(b.time_s > a.time_s for a, b in zip(got, got[1:]))
