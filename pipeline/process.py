@@ -20,7 +20,7 @@ from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner import Refiner
 from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
-from .sources import Frame, LiveReader, SourceError, VideoSource
+from .sources import Frame, SourceError, ThreadedReader, VideoSource
 from .streaming import FramePose, StreamingRefiner
 
 
@@ -89,8 +89,8 @@ class KeyframePipeline:
         read so far have been yielded."""
         k, st = self.k, self.stats
         st.started = time.perf_counter()
-        reader = LiveReader(source) if source.live else None
-        frames = reader.frames() if reader else source.frames(lambda i: want_pixels or i % k == 0)
+        reader = ThreadedReader(source, need_pixels=lambda i: want_pixels or i % k == 0)
+        frames = reader.frames()
         error: SourceError | None = None
         try:
             while not (stop is not None and stop()):
@@ -106,8 +106,7 @@ class KeyframePipeline:
                     st.decode_s += time.perf_counter() - t
                 yield frame, self._step(frame, reader)
         finally:
-            if reader is not None:
-                reader.close()           # also when the consumer abandons this generator
+            reader.close()               # also when the consumer abandons this generator
         rest = self.streaming.finish()
         st.refiner_s = self.streaming.stats.seconds
         st.wall_s = time.perf_counter() - st.started
@@ -115,7 +114,7 @@ class KeyframePipeline:
         if error is not None:
             raise error
 
-    def _step(self, frame: Frame, reader: LiveReader | None) -> list[FramePose]:
+    def _step(self, frame: Frame, reader: ThreadedReader) -> list[FramePose]:
         st = self.stats
         est = None
         if frame.index % self.k == 0:
@@ -125,7 +124,7 @@ class KeyframePipeline:
             st.keyframes += 1
             st.detected += est is not None
         st.frames += 1
-        st.dropped = reader.dropped if reader else 0
+        st.dropped = reader.dropped
         poses = self.streaming.push(frame.index, frame.time_s, est)
         st.refiner_s = self.streaming.stats.seconds
         st.wall_s = time.perf_counter() - st.started

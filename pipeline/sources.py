@@ -175,24 +175,44 @@ class VideoSource:
                               f"{decoded} of {self.frame_count}")
 
 
-class LiveReader:
-    """Reads a live source on its own thread into a bounded queue; when the consumer falls
-    behind, the oldest frames are dropped (counted in `dropped`), so what it gets is fresh.
-    Frames are numbered in the order they are handed out; `time_s` is the capture time."""
+class ThreadedReader:
+    """Reads a source on its own thread into a bounded queue, so decoding overlaps estimation.
 
-    def __init__(self, source: VideoSource, maxsize: int = 4):
+    Live sources (`drop_stale`): when the consumer falls behind, the oldest frames are dropped
+    (counted in `dropped`) so what it gets is fresh, and frames are renumbered in the order they
+    are handed out (`time_s` stays the capture time). Files: the reader waits for room instead,
+    so no frame is ever dropped."""
+
+    def __init__(self, source: VideoSource, maxsize: int = 4, drop_stale: bool | None = None,
+                 need_pixels: Callable[[int], bool] = lambda i: True):
         self.source = source
+        self.drop_stale = source.live if drop_stale is None else drop_stale
+        self.need_pixels = need_pixels
         self.dropped = 0
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="live-capture", daemon=True)
+        self._thread = threading.Thread(target=self._read, name="capture", daemon=True)
+
+    def _put(self, item: object) -> bool:
+        """Hand an item over; False when asked to stop first."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _read(self) -> None:
-        item: object
+        item: object = None
         try:
-            for frame in self.source.frames():
+            for frame in self.source.frames(self.need_pixels):
                 if self._stop.is_set():
                     return
+                if not self.drop_stale:
+                    if not self._put(frame):
+                        return
+                    continue
                 while True:
                     try:
                         self._queue.put_nowait(frame)
@@ -203,15 +223,9 @@ class LiveReader:
                             self.dropped += 1
                         except queue.Empty:
                             pass
-            item = None
         except SourceError as e:
             item = e
-        while not self._stop.is_set():            # hand over the end marker, never drop it
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        self._put(item)                          # the end marker is never dropped
 
     def frames(self) -> Iterator[Frame]:
         """Frames as they are handed over; close() (or closing this generator) stops capture."""
@@ -224,7 +238,7 @@ class LiveReader:
                     return
                 if isinstance(item, SourceError):
                     raise item
-                yield Frame(index, item.time_s, item.image)
+                yield Frame(index, item.time_s, item.image) if self.drop_stale else item
                 index += 1
         finally:
             self.close()
@@ -232,12 +246,10 @@ class LiveReader:
     def close(self, timeout: float = 2.0) -> None:
         """Stop the capture thread and wait for its current read (the source may then be closed)."""
         self._stop.set()
-        while self._thread.is_alive():
+        while self._thread.is_alive() and timeout > 0:
             try:                                    # make room so a blocked hand-over returns
                 self._queue.get_nowait()
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.05)
             timeout -= 0.05
-            if timeout <= 0:
-                break

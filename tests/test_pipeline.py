@@ -214,10 +214,10 @@ def test_folder_listing_finds_videos():
 
 def test_live_reader_drops_stale_frames_when_the_consumer_lags():
     import time
-    from pipeline.sources import LiveReader
+    from pipeline.sources import ThreadedReader
     src = VideoSource(VIDEO_DIR / "carphone.mp4", loop=True)
     src.live = True                                  # a looping file paced like a camera
-    reader = LiveReader(src.open(), maxsize=2)
+    reader = ThreadedReader(src.open(), maxsize=2)
     got = []
     for frame in reader.frames():
         got.append(frame)
@@ -229,3 +229,17 @@ def test_live_reader_drops_stale_frames_when_the_consumer_lags():
     assert [f.index for f in got] == list(range(20))
     assert reader.dropped > 0
     assert all(b.time_s > a.time_s for a, b in zip(got, got[1:]))
+
+
+def test_threaded_file_reader_never_drops_a_frame():
+    import time
+    from pipeline.sources import ThreadedReader
+    src = VideoSource(VIDEO_DIR / "carphone.mp4").open()
+    reader = ThreadedReader(src, maxsize=2, need_pixels=lambda i: i % 10 == 0)
+    got = []
+    for frame in reader.frames():
+        got.append(frame)
+        time.sleep(0.002 if frame.index % 10 else 0.03)    # a consumer slower than decoding
+    src.close()
+    assert [f.index for f in got] == list(range(120)) and reader.dropped == 0
+    assert all((f.image is not None) == (f.index % 10 == 0) for f in got)
