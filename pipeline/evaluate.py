@@ -28,15 +28,18 @@ from .synth import MotionAugment, NoiseModel, random_view, resample, to_space, w
 from .windows import keyframe_indices
 
 REFINER = "MixSynthFormer"
+PINNED = "MixSynthFormer, keyframes pinned"
 
 
 @dataclass
 class EvalSequence:
-    """gt, dense (T, J, D); keyframes (N_kf, J, D) as the pipeline would see them; bbox (T, 4) in 2D."""
+    """gt, dense (T, J, D); keyframes (N_kf, J, D) as the pipeline would see them (misses filled),
+    found (N_kf,) which keyframes were detected; bbox (T, 4) in 2D."""
     name: str
     gt: np.ndarray
     dense: np.ndarray
     keyframes: np.ndarray
+    found: np.ndarray
     bbox: np.ndarray | None = None
 
 
@@ -58,14 +61,17 @@ def synthetic_test_set(motion_dir: Path, space: str, k: int, noise: NoiseModel, 
             kf = keyframe_indices(len(gt), k)
             out.append(EvalSequence(
                 f"{clip.name}#{v}", gt, fill_gaps(noisy, found), fill_gaps(noisy[kf], found[kf]),
-                metrics.bbox_from_joints(gt) if space == "image" else None))
+                found[kf], metrics.bbox_from_joints(gt) if space == "image" else None))
     return out
 
 
 def deciwatch_test_set(root: Path, dataset: str, estimator: str, k: int) -> list[EvalSequence]:
     seqs = load_deciwatch(root, dataset, estimator, "test")
-    return [EvalSequence(s.name, s.gt, s.pred, s.pred[keyframe_indices(len(s.gt), k)], s.bbox)
-            for s in seqs]
+    out = []
+    for s in seqs:
+        kf = keyframe_indices(len(s.gt), k)
+        out.append(EvalSequence(s.name, s.gt, s.pred, s.pred[kf], np.ones(len(kf), bool), s.bbox))
+    return out
 
 
 def predictions(seq: EvalSequence, refiner: Refiner | None, k: int, stride: int | None) -> dict:
@@ -77,6 +83,7 @@ def predictions(seq: EvalSequence, refiner: Refiner | None, k: int, stride: int 
         out[kind] = interpolate_keyframes(kf, seq.keyframes, np.arange(n), kind)
     if refiner is not None:
         out[REFINER] = refiner.refine_sequence(seq.keyframes, n, stride)
+        out[PINNED] = refiner.refine_sequence(seq.keyframes, n, stride, pin=seq.found)
     return out
 
 
@@ -134,7 +141,7 @@ def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int =
     result = score(seqs, refiner, refiner.k, card.space, stride)
     return {"data": f"CMU test split, {len(seqs)} sequences ({views} virtual cameras each), "
                     f"{sum(len(s.gt) for s in seqs)} frames at 30 fps, noise seed {seed}",
-            "stride": stride or refiner.q, "table": result,
+            "stride": stride or refiner.stride, "table": result,
             "acceptance": acceptance(result, card.space)}
 
 
@@ -148,6 +155,9 @@ sequence seen by 4 fixed virtual cameras and corrupted with the model card's det
 (fixed seed). Every frame is scored. Keyframes are frames 0, K, 2K, ...; the baselines interpolate
 the same noisy keyframes (scipy `interp1d`, held after the last keyframe); *dense input* is the
 noisy detection of every frame, what running the estimator on every frame would give.
+*MixSynthFormer* is the refiner's own output; *keyframes pinned* is what the app and the CSV give
+by default: detected keyframes keep the estimator's pose and the refined in-between frames are
+shifted to meet them.
 2D: PCK at alpha * max(w, h) of the ground-truth box. 3D: root-relative (hip mid-point) MPJPE and
 acceleration error (second difference), in mm.
 """

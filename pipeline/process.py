@@ -64,7 +64,7 @@ class KeyframePipeline:
                  estimator: Estimator):
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
         self.k, self.q = image.k, image.q
-        self.stride = cfg.stride or self.q
+        self.stride = cfg.stride or image.stride
         self.streaming = StreamingRefiner(image, world, estimator.skeleton, self.stride,
                                           pin_keyframes=cfg.pin_keyframes,
                                           world_output=estimator.has_world)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import MixSynthFormer, ModelConfig
+from .interpolate import fill_gaps
+from .model import MixSynthFormer, ModelConfig, linear_interpolation_matrix
 from .paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
 from .skeleton import SKELETONS, Skeleton
@@ -39,6 +41,7 @@ class ModelCard:
                           "divided by their mean torso length; undone on output")
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)     # e.g. {"stride": 1}: how the pipeline runs it
     format: str = CARD_FORMAT
 
     @property
@@ -119,6 +122,7 @@ class Refiner:
         self.skeleton: Skeleton = SKELETONS[card.skeleton]
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
+        self._interp = linear_interpolation_matrix(cfg.k, cfg.q).numpy()     # (T, Q+1)
 
     @classmethod
     def load(cls, path: str | Path, *, space: str | None = None, joints: list[str] | None = None,
@@ -145,15 +149,24 @@ class Refiner:
             model.load_state_dict(state)
         except FileNotFoundError:
             raise WeightsError(f"weights file {pt} not found (card {path.with_suffix('.json').name})")
-        except (RuntimeError, ValueError, EOFError, OSError) as e:
+        except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as e:
             first = str(e).strip().splitlines()[0]
             raise WeightsError(f"weights {pt.name} do not match their card "
                                f"{card.describe()}: {first}") from e
         return cls(model, card, device)
 
+    @property
+    def stride(self) -> int:
+        """Window stride (keyframes) the card recommends: 1 averages Q+1 windows per frame."""
+        return int(self.card.runtime.get("stride", self.q))
+
     @torch.no_grad()
-    def refine_windows(self, keyframes: np.ndarray, batch: int = 512) -> np.ndarray:
-        """(W, Q+1, J, D) keyframe windows -> (W, T, J, D) refined windows, same units."""
+    def refine_windows(self, keyframes: np.ndarray, pin: np.ndarray | None = None,
+                       batch: int = 512) -> np.ndarray:
+        """(W, Q+1, J, D) keyframe windows -> (W, T, J, D) refined windows, same units.
+
+        pin (W, Q+1) bool: keyframes that keep their input exactly; the refined window is shifted
+        by the linearly interpolated difference, so in-between frames stay continuous."""
         centre, scale = window_stats(keyframes, self.skeleton)
         x = normalise(keyframes, centre, scale).astype(np.float32)
         w, _, j, d = x.shape
@@ -161,10 +174,18 @@ class Refiner:
         for i in range(0, w, batch):
             kf = torch.from_numpy(x[i:i + batch]).reshape(-1, self.q + 1, j * d).to(self.device)
             out[i:i + batch] = self.model.refine_keyframes(kf).reshape(-1, self.window, j, d).cpu()
-        return denormalise(out, centre, scale)
+        out = denormalise(out, centre, scale)
+        if pin is not None:
+            for o, k, p in zip(out, keyframes, pin):
+                if p.any():
+                    o += np.einsum("tq,q...->t...", self._interp, fill_gaps(k - o[::self.k], p))
+        return out
 
-    def refine_sequence(self, keyframes: np.ndarray, n_frames: int, stride: int | None = None) -> np.ndarray:
-        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged."""
-        starts = window_starts(n_frames, self.k, self.q, stride or self.q)
+    def refine_sequence(self, keyframes: np.ndarray, n_frames: int, stride: int | None = None,
+                        pin: np.ndarray | None = None) -> np.ndarray:
+        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged.
+        pin (N_kf,) bool: keyframes that keep their input (see refine_windows)."""
+        starts = window_starts(n_frames, self.k, self.q, stride or self.stride)
         windows = gather_windows(keyframes, starts, self.q)
-        return merge_windows(self.refine_windows(windows), starts, self.k, n_frames)
+        pins = None if pin is None else gather_windows(pin, starts, self.q)
+        return merge_windows(self.refine_windows(windows, pins), starts, self.k, n_frames)

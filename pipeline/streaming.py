@@ -74,7 +74,7 @@ class StreamingRefiner:
                              f"K={world.k}, Q={world.q}")
         self.image_refiner, self.world_refiner = image, world
         self.k, self.q = image.k, image.q
-        self.stride = stride or self.q
+        self.stride = stride or image.stride
         if not 1 <= self.stride <= self.q:
             raise ValueError(f"window stride must be between 1 and Q={self.q} keyframes")
         self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
@@ -197,13 +197,8 @@ class StreamingRefiner:
 
     def _refine(self, refiner: Refiner, kf: np.ndarray, keys: list[_Key]) -> np.ndarray:
         """(Q+1, J, D) keyframes -> (T, J, D); pinned to the detected keyframes when asked."""
-        out = refiner.refine_windows(kf[None])[0]
-        if self.pin_keyframes:
-            detected = np.array([k.raw is not None for k in keys])
-            if detected.any():
-                residual = fill_gaps(kf - out[::self.k], detected)
-                out = out + np.einsum("tq,q...->t...", self._m, residual)
-        return out
+        pin = np.array([[k.raw is not None for k in keys]]) if self.pin_keyframes else None
+        return refiner.refine_windows(kf[None], pin)[0]
 
     # -- output -------------------------------------------------------------------------------
     def _emit(self, f: int) -> FramePose:

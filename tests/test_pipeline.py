@@ -57,18 +57,20 @@ def test_windows_cover_every_frame_and_pad_the_tail(n, stride):
 # --- streaming refiner ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stride", [None, 1])
-def test_streaming_equals_refining_the_whole_sequence(refiners, mocap_track, stride):
+@pytest.mark.parametrize("pin", [False, True])
+def test_streaming_equals_refining_the_whole_sequence(refiners, mocap_track, stride, pin):
     image, world = refiners
     img, wor, conf = mp33_track(*mocap_track)
     n = 95                                              # not a multiple of K: a padded tail
-    sr = StreamingRefiner(image, world, MEDIAPIPE33, stride=stride, pin_keyframes=False)
+    sr = StreamingRefiner(image, world, MEDIAPIPE33, stride=stride, pin_keyframes=pin)
     out = stream(sr, img[:n], wor[:n], conf[:n])
     assert [p.index for p in out] == list(range(n))
     kf = keyframe_indices(n, 10)
+    pins = np.ones(len(kf), bool) if pin else None
     got = np.stack([p.image for p in out])
-    assert np.allclose(got[:, MP_BODY], image.refine_sequence(img[kf][:, MP_BODY], n, stride), atol=1e-3)
+    assert np.allclose(got[:, MP_BODY], image.refine_sequence(img[kf][:, MP_BODY], n, stride, pins), atol=1e-3)
     got_w = np.stack([p.world for p in out])
-    assert np.allclose(got_w[:, MP_BODY], world.refine_sequence(wor[kf][:, MP_BODY], n, stride), atol=1e-5)
+    assert np.allclose(got_w[:, MP_BODY], world.refine_sequence(wor[kf][:, MP_BODY], n, stride, pins), atol=1e-5)
     # joints the refiner does not cover are interpolated linearly between keyframes
     assert np.allclose(got[:, 0], interpolate_keyframes(kf, img[kf, 0], np.arange(n)), atol=1e-3)
 

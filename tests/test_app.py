@@ -1,0 +1,315 @@
+"""The desktop app, offscreen, on real videos with the real pipeline (nothing mocked): every frame
+gets its refined pose on screen, the readout shows measured numbers, drops queue videos, bad
+inputs give messages and leave the app usable, exports are whole CSVs in the headless schema."""
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from app.controls import PipelineControls
+from app.session import IDLE, PAUSED, RUNNING
+from app.views import PoseView3D
+from app.window import DEMO_VIDEO, MainWindow
+from pipeline.config import PipelineConfig
+from pipeline.export import columns
+from pipeline.paths import VIDEO_DIR, WEIGHTS_DIR
+from pipeline.process import process_video
+from pipeline.skeleton import MEDIAPIPE33
+
+CARPHONE = VIDEO_DIR / "carphone.mp4"      # 120 frames, 176x144: quick
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    """Two short real clips (the first and last 40 frames of carphone.mp4)."""
+    folder = tmp_path_factory.mktemp("clips")
+    cap = cv2.VideoCapture(str(CARPHONE))
+    frames = [cap.read()[1] for _ in range(120)]
+    out = []
+    for name, part in (("first.mp4", frames[:40]), ("last.mp4", frames[-40:])):
+        writer = cv2.VideoWriter(str(folder / name), cv2.VideoWriter_fourcc(*"mp4v"), 30, (176, 144))
+        for f in part:
+            writer.write(f)
+        writer.release()
+        out.append(folder / name)
+    return out
+
+
+def make_window(qtbot, settings_file: Path, realtime: bool = False) -> MainWindow:
+    """A window whose settings live in a test folder (the user's are never touched)."""
+    window = MainWindow(QSettings(str(settings_file), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    if window.realtime_action.isChecked() != realtime:
+        window.realtime_action.trigger()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "settings.ini")
+    yield w
+    w.close()
+    assert w.session.worker.isFinished()
+
+
+class Recorder:
+    """Everything the session tells the views."""
+
+    def __init__(self, window: MainWindow):
+        s = window.session
+        self.frames, self.started, self.ended, self.messages = [], [], [], []
+        s.frame_shown.connect(self.frames.append)
+        s.run_started.connect(self.started.append)
+        s.run_ended.connect(self.ended.append)
+        s.message.connect(lambda text, error: self.messages.append((text, error)))
+
+    def errors(self) -> list[str]:
+        return [t for t, e in self.messages if e]
+
+
+def number(text: str) -> float:
+    return float(re.match(r"[\d.]+", text).group())
+
+
+def wait_ended(qtbot, rec: Recorder, n: int = 1, timeout: int = 90_000):
+    qtbot.waitUntil(lambda: len(rec.ended) >= n, timeout=timeout)
+    return rec.ended[n - 1]
+
+
+def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbot, tmp_path):
+    rec = Recorder(window)
+    s = window.session
+    progress = []
+    s.export_progress.connect(lambda done, total: progress.append((done, total)))
+    csv = tmp_path / "out" / "demo.csv"
+    with qtbot.waitSignal(s.run_started, timeout=30_000):
+        window.open_files([DEMO_VIDEO])
+    window.export_csv(csv)                                   # mid-run: queued, nothing written yet
+    assert s.state == RUNNING
+    assert "export queued" in window.statusBar().currentMessage()
+    assert not csv.exists() and not list(csv.parent.glob("*"))
+    qtbot.waitUntil(lambda: rec.messages and "exported" in rec.messages[-1][0], timeout=120_000)
+    result = rec.ended[0]
+
+    # every frame shown once, in order, with its own refined pose and a display image
+    n = 230
+    assert [f.pose.index for f in rec.frames] == list(range(n))
+    assert [f.pose.index for f in rec.frames if f.pose.keyframe] == list(range(0, n, 10))
+    assert all(f.image is not None and f.image.shape == (540, 960, 3) for f in rec.frames)
+    with_pose = [f.pose.index for f in rec.frames if f.pose.has_pose]
+    assert len(with_pose) > 100 and with_pose[-1] == n - 1          # a person from about frame 60
+    assert result.error is None and not result.stopped and len(result.track) == n
+    assert window.video.item.pose.index == n - 1
+    assert window.trajectory.refined.n == n and window.flops_plot.frames.n == n
+
+    # the readout: real, non-zero numbers
+    r = window.readout
+    for key in ("estimator", "refiner", "effective"):
+        assert number(r.value(key)) > 0 and "FLOPs" in r.value(key)
+    assert r.value("estimator").endswith("MFLOPs") and r.value("refiner").endswith("kFLOPs")
+    assert number(r.value("theoretical")) > 5
+    assert number(r.value("fps")) > 1 and number(r.value("measured")) > 0.5
+    assert number(r.value("estimator_ms")) > 1
+    assert re.fullmatch(r"\d+ frames · \d+ ms", r.value("latency")) and number(r.value("latency")) >= 20
+    assert r.value("frames") == f"{n} / {n}"
+
+    # the queued export: the whole CSV in the headless schema, with its sidecar and a full progress bar
+    df = pd.read_csv(csv)
+    assert list(df.columns) == columns(MEDIAPIPE33, world=True)
+    assert len(df) == n and (df.frame == np.arange(n)).all()
+    assert df.loc[df.frame.isin(with_pose), "left_wrist_x"].notna().all()
+    meta = json.loads(csv.with_suffix(".json").read_text())
+    assert meta["frames"] == n and meta["k"] == 10 and meta["app"]["ended"] == "complete"
+    assert progress[0] == (0, n) and progress[-1] == (n, n) and window.export_bar.isHidden()
+    assert not list(csv.parent.glob(".*partial"))
+
+
+def test_export_after_the_run_equals_the_headless_csv(window, qtbot, tmp_path):
+    rec = Recorder(window)
+    window.open_files([CARPHONE])
+    wait_ended(qtbot, rec)
+    gui_csv = tmp_path / "gui" / "carphone.csv"
+    with qtbot.waitSignal(window.session.export_finished, timeout=60_000) as done:
+        window.export_csv(gui_csv)
+    assert done.args == [str(gui_csv), True]
+    cfg = window.session.cfg
+    headless = process_video(CARPHONE, tmp_path / "headless", PipelineConfig(k=cfg.k, q=cfg.q),
+                             progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(gui_csv), pd.read_csv(headless.csv))
+
+
+def test_dropping_several_files_queues_them(window, qtbot, clips):
+    rec = Recorder(window)
+    queued_at_start = []
+    window.session.run_started.connect(lambda info: queued_at_start.append(window.queue_label.text()))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in clips])
+    where = window.video.mapTo(window, window.video.rect().center())
+    enter = QDragEnterEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(where), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    assert drop.isAccepted()
+    wait_ended(qtbot, rec, 2)
+    assert [i.name for i in rec.started] == ["first.mp4", "last.mp4"]
+    assert queued_at_start == ["queued: 1", ""]
+    for result in rec.ended:
+        assert result.error is None and len(result.track) == 40
+    assert [f.pose.index for f in rec.frames] == list(range(40)) * 2
+
+
+def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_path, clips):
+    rec = Recorder(window)
+    status = window.statusBar().currentMessage
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(200_000))
+    window.open_files([corrupt])
+    qtbot.waitUntil(lambda: "corrupt.mp4: not a video file" in status(), timeout=10_000)
+    window.open_files([tmp_path / "missing.mp4"])
+    qtbot.waitUntil(lambda: "missing.mp4: no such file" in status(), timeout=10_000)
+    window.open_camera(7)
+    qtbot.waitUntil(lambda: "camera 7 could not be opened" in status(), timeout=10_000)
+    assert window.session.state == IDLE and not rec.started
+
+    # start-up without a camera: the bundled demo (here a short clip) plays instead
+    window.open_camera(7, fallback=clips[0])
+    wait_ended(qtbot, rec)
+    assert any("camera 7 could not be opened" in m and "playing the bundled demo first.mp4" in m
+               for m in rec.errors())
+    assert rec.started[0].name == "first.mp4" and len(rec.ended[0].track) == 40
+    assert [f.pose.index for f in rec.frames] == list(range(40))
+
+
+def test_stream_lost_mid_run_keeps_the_poses_and_offers_export(window, qtbot, tmp_path):
+    rec = Recorder(window)
+    window.open_url(CARPHONE.resolve().as_uri())            # a live source that ends: like a lost camera
+    result = wait_ended(qtbot, rec)
+    assert rec.started[0].live and "stream lost after 120 frames" in result.error
+    kept = len(result.track)
+    assert kept > 0 and result.snapshot.dropped > 0          # stale frames were dropped, not queued
+    assert "stream lost" in window.statusBar().currentMessage()
+    assert f"the poses of the {kept} frames read are kept" in window.statusBar().currentMessage()
+    assert not window.offer_button.isHidden()
+    (tmp_path / "a_file").write_text("")
+    with qtbot.waitSignal(window.session.export_finished, timeout=30_000) as failed:
+        window.export_csv(tmp_path / "a_file" / "lost.csv")        # unwritable: a message, no file
+    assert failed.args[1] is False and "cannot write" in window.statusBar().currentMessage()
+    assert not window.offer_button.isHidden()
+    csv = tmp_path / "lost.csv"
+    with qtbot.waitSignal(window.session.export_finished, timeout=30_000):
+        window.export_csv(csv)
+    df = pd.read_csv(csv)
+    assert len(df) == kept and (df.frame == np.arange(kept)).all()
+    assert json.loads(csv.with_suffix(".json").read_text())["app"]["ended"].endswith("lost after 120 frames")
+    assert window.offer_button.isHidden()
+
+
+def test_mismatched_weights_are_refused_with_a_message(window, qtbot, tmp_path):
+    rec = Recorder(window)
+    qtbot.waitUntil(lambda: window.session.cfg is not None, timeout=10_000)
+    before = window.session.cfg
+    card = WEIGHTS_DIR / "image_k10_q3.json"
+    shutil.copy(card, tmp_path / "broken.json")
+    (tmp_path / "broken.pt").write_bytes(b"not a torch file")
+    window.controls.use_weights(tmp_path / "broken.pt")
+    qtbot.waitUntil(lambda: any("do not match their card" in m for m in rec.errors()), timeout=10_000)
+    data = json.loads(card.read_text())
+    data["joints"] = data["joints"][::-1]
+    (tmp_path / "other_joints.json").write_text(json.dumps(data))
+    shutil.copy(card.with_suffix(".pt"), tmp_path / "other_joints.pt")
+    window.controls.use_weights(tmp_path / "other_joints.json")
+    qtbot.waitUntil(lambda: any("are for joints" in m for m in rec.errors()), timeout=10_000)
+    assert "settings not changed" in window.statusBar().currentMessage()
+    assert window.session.cfg == before and window.controls.weights_button.text() == "Weights: shipped"
+
+
+def test_pause_resume_restart_and_close_mid_run(qtbot, tmp_path, clips):
+    window = make_window(qtbot, tmp_path / "settings.ini", realtime=True)
+    rec = Recorder(window)
+    s = window.session
+    window.open_files([clips[0]])
+    qtbot.waitUntil(lambda: len(rec.frames) >= 3, timeout=30_000)
+    s.toggle_pause()
+    assert s.state == PAUSED and window.play_action.text() == "Play"
+    shown = len(rec.frames)
+    qtbot.wait(700)
+    assert len(rec.frames) == shown                        # nothing moves while paused
+    s.toggle_pause()
+    result = wait_ended(qtbot, rec)
+    assert [f.pose.index for f in rec.frames] == list(range(40)) and not result.stopped
+    window.restart_action.trigger()
+    wait_ended(qtbot, rec, 2)
+    assert [i.name for i in rec.started] == ["first.mp4"] * 2
+    assert [f.pose.index for f in rec.frames] == list(range(40)) * 2
+
+    window.open_files([DEMO_VIDEO])                           # close while the demo is running
+    qtbot.waitUntil(lambda: len(rec.frames) >= 90, timeout=60_000)
+    start = time.perf_counter()
+    window.close()
+    assert window.session.worker.isFinished() and time.perf_counter() - start < 10
+
+
+def test_k_and_q_offer_only_combinations_that_have_weights(qtbot, tmp_path):
+    card = json.loads((WEIGHTS_DIR / "image_k10_q3.json").read_text())
+    for name, space, k, q, pt in (("image_k10_q3", "image", 10, 3, True), ("image_k5_q2", "image", 5, 2, True),
+                                  ("image_k20_q3", "image", 20, 3, False), ("world_k8_q3", "world", 8, 3, True)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**card, "name": name, "space": space,
+                                                           "model": {**card["model"], "k": k, "q": q}}))
+        if pt:
+            (tmp_path / f"{name}.pt").write_bytes(b"")
+    controls = PipelineControls(weights_dir=tmp_path)
+    qtbot.addWidget(controls)
+    ks = [controls.k_box.itemData(i) for i in range(controls.k_box.count())]
+    assert ks == [5, 10]                   # K=20 has no weights file, K=8 only 3D weights
+    controls.k_box.setCurrentIndex(0)
+    with qtbot.waitSignal(controls.changed) as asked:
+        controls.k_box.activated.emit(0)
+    assert [controls.q_box.itemData(i) for i in range(controls.q_box.count())] == [2]
+    assert (asked.args[0].k, asked.args[0].q, asked.args[0].weights) == (5, 2, None)
+
+
+def test_3d_view_flips_y_and_orbits_when_dragged(qtbot):
+    view = PoseView3D()
+    qtbot.addWidget(view)
+    view.pitch = 0.0
+    view.set_yaw(0)
+    point = np.array([0.3, -0.5, 0.2])                     # MediaPipe world: y points down
+    np.testing.assert_allclose(view.project(point), [0.3, 0.5])
+    view.set_yaw(90)
+    np.testing.assert_allclose(view.project(point), [0.2, 0.5], atol=1e-9)
+    port = view.plot.viewport()
+    for kind, x, y in ((QEvent.Type.MouseButtonPress, 50, 50), (QEvent.Type.MouseMove, 110, 70),
+                       (QEvent.Type.MouseButtonRelease, 110, 70)):
+        QApplication.sendEvent(port, QMouseEvent(kind, QPointF(x, y), QPointF(x, y), Qt.MouseButton.LeftButton,
+                                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert view.yaw == 120 and view.slider.value() == 120 and view.pitch == pytest.approx(8.0)
+
+
+def test_settings_are_remembered(qtbot, tmp_path):
+    first = make_window(qtbot, tmp_path / "settings.ini", realtime=False)
+    qtbot.waitUntil(lambda: first.session.cfg is not None, timeout=10_000)
+    first.overlay_box.setCurrentIndex(first.overlay_box.findData("both"))
+    first.trajectory.set_joint("left_knee")
+    first.view3d.set_yaw(-90)
+    first.camera_box.setValue(3)
+    first.close()
+    second = make_window(qtbot, tmp_path / "settings.ini", realtime=False)
+    assert second.overlay_box.currentData() == "both" and second.video.overlay == "both"
+    assert second.trajectory.joint == "left_knee" and second.view3d.yaw == -90
+    assert second.camera_box.value() == 3 and not second.realtime_action.isChecked()
+    qtbot.waitUntil(lambda: second.session.cfg is not None, timeout=10_000)
+    assert (second.session.cfg.k, second.session.cfg.q) == (first.session.cfg.k, first.session.cfg.q)
+    second.close()
