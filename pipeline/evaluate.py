@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stride", type=int, help="window stride in keyframes (default Q)")
-    ap.add_argument("--update-cards", action="store_true", help="store each table in its model card")
+    ap.add_argument("--update-cards", action="store_true",
+                    help="store each table in its model card (with --stride: also the stride the app uses)")
     ap.add_argument("--doc", type=Path, help="rewrite this markdown page with the tables")
     ap.add_argument("--deciwatch", type=Path, help="folder with DeciWatch npz files")
     ap.add_argument("--dataset", choices=["jhmdb", "h36m", "pw3d", "aist"])
@@ -223,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.update_cards:
                 card = load_card(path)
                 card.evaluation = ev
+                if args.stride:               # the pipeline then runs the model as evaluated
+                    card.runtime["stride"] = args.stride
                 save_card(path, card)
     except (WeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -35,6 +35,7 @@ class RunStats:
     refiner_s: float = 0.0
     wall_s: float = 0.0
     dropped: int = 0                 # live sources: stale frames dropped because processing lagged
+    idle_s: float = 0.0              # time the consumer held the run (paused, display); not processing
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -109,7 +110,7 @@ class KeyframePipeline:
             reader.close()               # also when the consumer abandons this generator
         rest = self.streaming.finish()
         st.refiner_s = self.streaming.stats.seconds
-        st.wall_s = time.perf_counter() - st.started
+        st.wall_s = time.perf_counter() - st.started - st.idle_s
         yield None, rest
         if error is not None:
             raise error
@@ -127,7 +128,7 @@ class KeyframePipeline:
         st.dropped = reader.dropped
         poses = self.streaming.push(frame.index, frame.time_s, est)
         st.refiner_s = self.streaming.stats.seconds
-        st.wall_s = time.perf_counter() - st.started
+        st.wall_s = time.perf_counter() - st.started - st.idle_s
         return poses
 
 

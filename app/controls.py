@@ -1,0 +1,144 @@
+"""The pipeline's settings as toolbar widgets: K and Q (only combinations that have weights), the
+estimator and its mode, the refiner weights. They emit the config the user asks for and show the
+one the worker applied."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
+
+from pipeline.config import PipelineConfig
+from pipeline.estimators import ESTIMATORS
+from pipeline.paths import WEIGHTS_DIR
+from pipeline.refiner import WeightsError, load_card
+
+MODES = ("static", "tracking")
+
+
+def shipped_weights(folder: Path = WEIGHTS_DIR) -> dict[tuple[int, int], Path]:
+    """(K, Q) -> card of every image-space refiner in `folder` whose weights file is there."""
+    out = {}
+    for card_path in sorted(folder.glob("*.json")):
+        try:
+            card = load_card(card_path)
+        except WeightsError:
+            continue
+        if card.space == "image" and card_path.with_suffix(".pt").exists():
+            out[(card.config.k, card.config.q)] = card_path
+    return out
+
+
+class PipelineControls(QWidget):
+    changed = Signal(object)        # PipelineConfig the user asks for
+
+    def __init__(self, weights_dir: Path = WEIGHTS_DIR, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.weights_dir = weights_dir
+        self.catalogue: dict[tuple[int, int], Path] = {}
+        self._custom: tuple[Path | None, Path | None] = (None, None)    # image, world weights
+        self.k_box, self.q_box, self.estimator_box = QComboBox(), QComboBox(), QComboBox()
+        self.k_box.setToolTip("K: the estimator runs on one frame in K (only K with weights are offered)")
+        self.q_box.setToolTip("Q: keyframe intervals per refiner window (more: smoother, more latency)")
+        for name in ESTIMATORS:
+            for mode in MODES:
+                self.estimator_box.addItem(f"{name} · {mode}", (name, mode))
+        self.estimator_box.setToolTip("Pose estimator run on keyframes, and its mode (docs/estimator_mode.md)")
+        self.weights_button = QToolButton()
+        self.weights_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.weights_button)
+        self.shipped_action = QAction("Shipped weights for K and Q", self)
+        self.shipped_action.triggered.connect(self.use_shipped)
+        choose = QAction("Choose weights file…", self)
+        choose.triggered.connect(self.choose_weights)
+        menu.addActions([self.shipped_action, choose])
+        self.weights_button.setMenu(menu)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        for label, w in (("K", self.k_box), ("Q", self.q_box), ("", self.estimator_box)):
+            if label:
+                layout.addWidget(QLabel(label))
+            layout.addWidget(w)
+        layout.addWidget(self.weights_button)
+        self.refresh_catalogue()
+        self.k_box.activated.connect(self._k_chosen)
+        self.q_box.activated.connect(self._emit)
+        self.estimator_box.activated.connect(self._emit)
+        self._show_weights(None)
+
+    # -- what the user asks for ------------------------------------------------------------------
+    def config(self) -> PipelineConfig:
+        name, mode = self.estimator_box.currentData()
+        image, world = self._custom
+        return PipelineConfig(k=self.k_box.currentData() or 10, q=self.q_box.currentData(),
+                              estimator=name, keyframe_mode=mode, weights=image, world_weights=world)
+
+    def use_weights(self, path: str | Path) -> None:
+        """Ask for a weights file (a card or its .pt); the worker checks it against the card."""
+        self._custom = (Path(path), None)
+        self._emit()
+
+    def use_shipped(self) -> None:
+        self._custom = (None, None)
+        self.refresh_catalogue()
+        self._emit()
+
+    def choose_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Refiner weights", str(self.weights_dir),
+                                              "Refiner weights (*.json *.pt)")
+        if path:
+            self.use_weights(path)
+
+    def _k_chosen(self) -> None:
+        self._fill_q(self.k_box.currentData(), None)
+        self._emit()
+
+    def _emit(self) -> None:
+        self.changed.emit(self.config())
+
+    # -- what is applied -------------------------------------------------------------------------
+    def refresh_catalogue(self) -> None:
+        self.catalogue = shipped_weights(self.weights_dir)
+        k, q = self.k_box.currentData(), self.q_box.currentData()
+        self.k_box.clear()
+        for kk in sorted({kk for kk, _ in self.catalogue}):
+            self.k_box.addItem(str(kk), kk)
+        self._select(self.k_box, k)
+        self._fill_q(self.k_box.currentData(), q)
+
+    def show_config(self, cfg: PipelineConfig, description: str) -> None:
+        """Reflect the settings the worker applied (K, Q of custom weights come from their card)."""
+        self._custom = (cfg.weights, cfg.world_weights)
+        custom = cfg.weights is not None or cfg.world_weights is not None
+        if not custom:
+            self.refresh_catalogue()
+        self._select(self.k_box, cfg.k, add=custom)
+        self._fill_q(cfg.k, cfg.q, add=custom)
+        self._select(self.estimator_box, (cfg.estimator, cfg.keyframe_mode))
+        for box in (self.k_box, self.q_box):
+            box.setEnabled(not custom)
+        self._show_weights(description)
+
+    def _fill_q(self, k: int | None, q: int | None, add: bool = False) -> None:
+        self.q_box.clear()
+        for qq in sorted(qq for kk, qq in self.catalogue if kk == k):
+            self.q_box.addItem(str(qq), qq)
+        self._select(self.q_box, q, add=add)
+
+    @staticmethod
+    def _select(box: QComboBox, value: object, add: bool = False) -> None:
+        i = box.findData(value)
+        if i < 0 and add and value is not None:
+            box.addItem(str(value), value)
+            i = box.count() - 1
+        if i >= 0:
+            box.setCurrentIndex(i)
+
+    def _show_weights(self, description: str | None) -> None:
+        image, world = self._custom
+        custom = image or world
+        self.weights_button.setText(f"Weights: {custom.stem}" if custom else "Weights: shipped")
+        self.weights_button.setToolTip(description or "refiner weights")
+        self.shipped_action.setEnabled(custom is not None)
+

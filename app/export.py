@@ -1,0 +1,84 @@
+"""CSV export of a finished run's refined poses, off the GUI thread, in the headless schema.
+
+The rows go through `pipeline.export.CsvWriter` (a temporary file renamed into place at the end),
+so a failed or cancelled export leaves the previous file, or none, never half a CSV.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from pipeline.config import PipelineConfig, weights_summary
+from pipeline.export import CsvWriter, ExportError, write_sidecar
+from pipeline.process import RunStats
+from pipeline.refiner import Refiner
+from pipeline.skeleton import BODY12
+
+from .channel import RunEnded, RunInfo
+
+
+def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
+                 refiners: tuple[Refiner, Refiner | None], ended: str) -> dict:
+    """The headless command's JSON sidecar for a run of the app (`ended`: how it ended)."""
+    f = info.flops
+    video = str(Path(info.spec).resolve()) if not info.live else str(info.spec)
+    return {
+        "video": video, "frames": stats.frames, "fps": info.fps, "size": list(info.size),
+        "k": info.k, "q": info.q, "stride": info.stride,
+        "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
+        "weights": {"image": weights_summary(refiners[0]), "world": weights_summary(refiners[1])},
+        "config": cfg.to_dict(), "keyframes": stats.keyframes, "detected": stats.detected,
+        "flops_per_frame": {"estimator": f.estimator_per_frame, "refiner": f.refiner_per_frame,
+                            "effective": f.effective_per_frame},
+        "theoretical_speedup": f.theoretical_speedup,
+        "measured": {"fps": stats.fps, "estimator_ms_per_keyframe": stats.estimator_ms,
+                     "speedup_estimated": stats.measured_speedup, "dense": None},
+        "latency_frames": info.max_latency_frames,
+        "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), "
+                   "<joint>_conf, <joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
+        "joints": list(info.skeleton.joints), "refined_joints": list(BODY12.joints),
+        "app": {"ended": ended, "dropped_frames": stats.dropped},
+    }
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class ExportJob(QThread):
+    """Writes `result`'s poses to `path` (+ `.json`); reports progress, then success or failure."""
+    progress = Signal(int, int)          # rows written, rows in all
+    succeeded = Signal(str)              # the CSV's path
+    failed = Signal(str)                 # a message for the user
+
+    def __init__(self, result: RunEnded, path: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.result, self.path = result, Path(path)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        track, info = self.result.track, self.result.info
+        total = len(track)
+        step = max(1, total // 100)
+        try:
+            with CsvWriter(self.path, info.skeleton, info.world) as writer:
+                for pose in track:
+                    if self._cancel.is_set():
+                        raise _Cancelled
+                    writer.write(pose)
+                    if writer.rows % step == 0:
+                        self.progress.emit(writer.rows, total)
+            write_sidecar(self.path, self.result.meta)
+        except _Cancelled:
+            self.failed.emit(f"export of {self.path.name} cancelled: nothing written")
+        except (ExportError, OSError) as e:
+            self.failed.emit(str(e) if isinstance(e, ExportError) else
+                             f"cannot write {self.path}: {e.strerror or e}")
+        else:
+            self.progress.emit(total, total)
+            self.succeeded.emit(str(self.path))

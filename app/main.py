@@ -1,0 +1,90 @@
+"""`python run_app.py [VIDEO ...]`: open the app, play the videos given (in order), else the camera,
+else the bundled demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from .channel import FrameItem
+from .session import RUNNING
+from .window import DEMO_VIDEO, MainWindow
+
+ORGANISATION = APPLICATION = "keyframe-pose"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="run_app.py", description="keyframe pose: the desktop app. "
+                                 "Qt's own options (-geometry WxH+X+Y, -platform ...) work too.")
+    ap.add_argument("videos", nargs="*", help="video files to play, one after another (default: the "
+                                              "camera; the bundled demo when there is none)")
+    ap.add_argument("--camera", type=int, help="camera index to open when no video is given")
+    ap.add_argument("--screenshot", type=Path, metavar="PNG",
+                    help="save a screenshot of the window once frame --screenshot-frame is shown "
+                         "with a pose drawn, then quit")
+    ap.add_argument("--screenshot-frame", type=int, default=120, metavar="N")
+    return ap
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion with a dark palette: video and plots read best on dark."""
+    app.setStyle("Fusion")
+    p = QPalette()
+    colours = {QPalette.ColorRole.Window: "#202124", QPalette.ColorRole.WindowText: "#e8eaed",
+               QPalette.ColorRole.Base: "#17181a", QPalette.ColorRole.AlternateBase: "#26282b",
+               QPalette.ColorRole.Text: "#e8eaed", QPalette.ColorRole.Button: "#2d2f33",
+               QPalette.ColorRole.ButtonText: "#e8eaed", QPalette.ColorRole.Highlight: "#4fc3f7",
+               QPalette.ColorRole.HighlightedText: "#101214", QPalette.ColorRole.ToolTipBase: "#2d2f33",
+               QPalette.ColorRole.ToolTipText: "#e8eaed", QPalette.ColorRole.Link: "#8ab4f8",
+               QPalette.ColorRole.PlaceholderText: "#9aa0a6"}
+    for role, colour in colours.items():
+        p.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f7378"))
+    app.setPalette(p)
+
+
+def screenshot_when_shown(window: MainWindow, path: Path, frame: int) -> None:
+    """Save the window to `path` once frame `frame` (or a later one) is shown with a pose (or the
+    run ends), then close it."""
+    def on_frame(item: FrameItem) -> None:
+        if item.pose.index >= frame and item.pose.has_pose:
+            take()
+
+    def take() -> None:
+        window.session.frame_shown.disconnect(on_frame)
+        window.session.run_ended.disconnect(take)
+        if window.session.state == RUNNING:
+            window.session.toggle_pause()        # hold this frame on screen
+        QTimer.singleShot(400, shoot)            # let the plots redraw
+
+    def shoot() -> None:
+        image = window.grab()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(str(path))
+        print(f"screenshot {path} ({image.width()}x{image.height()})", flush=True)
+        window.close()
+
+    window.session.frame_shown.connect(on_frame)
+    window.session.run_ended.connect(take)
+
+
+def main(argv: list[str]) -> int:
+    app = QApplication([sys.argv[0] if sys.argv else "run_app.py", *argv])   # Qt takes its options
+    args = build_parser().parse_args(app.arguments()[1:])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    apply_theme(app)
+    window = MainWindow(QSettings())
+    window.show()
+    if args.videos:
+        window.open_files(args.videos)
+    else:
+        window.open_camera(args.camera, fallback=DEMO_VIDEO)
+    if args.screenshot:
+        screenshot_when_shown(window, args.screenshot, args.screenshot_frame)
+    return app.exec()

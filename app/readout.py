@@ -1,0 +1,102 @@
+"""The live readout: FLOPs per frame, theoretical and measured speed-up, fps, display latency."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+from .channel import RunInfo, Snapshot
+
+_ROWS = [
+    ("FLOPs per frame", None, None),
+    ("estimator", "Estimator", "the estimator's FLOPs per keyframe, divided by K"),
+    ("refiner", "Refiner", "MixSynthFormer: FLOPs of one window over the frames it adds"),
+    ("effective", "Effective", "estimator / K + refiner"),
+    ("theoretical", "Theoretical speed-up", "estimator on every frame / effective"),
+    ("Measured", None, None),
+    ("fps", "Processing", "frames processed per second of processing time"),
+    ("measured", "Speed-up vs dense", "dense time (estimator on every frame, from the measured "
+                                      "per-call time) / actual processing time"),
+    ("estimator_ms", "Estimator time", "mean wall time of one estimator call"),
+    ("latency", "Display latency", "frames read after a frame before its refined pose is final"),
+    ("Run", None, None),
+    ("frames", "Frames", "frames processed / in the file"),
+    ("keyframes", "Keyframes", "keyframes estimated, with a person found"),
+    ("dropped", "Dropped", "live sources: stale frames dropped because processing lagged"),
+    ("weights", "Weights", "refiner weights in use"),
+]
+
+
+def flops_text(x: float) -> str:
+    for unit, scale in (("GFLOPs", 1e9), ("MFLOPs", 1e6), ("kFLOPs", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.4g} {unit}"
+    return f"{x:.0f} FLOPs"
+
+
+class ReadoutPanel(QWidget):
+    """Shows a run's fixed numbers (`show_run`) and its measured ones (`show_snapshot`)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._info: RunInfo | None = None
+        self._labels: dict[str, QLabel] = {}
+        grid = QGridLayout(self)
+        grid.setColumnStretch(1, 1)
+        grid.setVerticalSpacing(3)
+        value_font = QFont(self.font())
+        value_font.setPointSizeF(value_font.pointSizeF() * 1.1)
+        value_font.setBold(True)
+        for row, (key, title, tip) in enumerate(_ROWS):
+            if title is None:
+                head = QLabel(key.upper())
+                head.setStyleSheet("color: #8ab4f8; font-size: 8pt; padding-top: 6px;")
+                grid.addWidget(head, row, 0, 1, 2)
+                continue
+            name = QLabel(title)
+            name.setStyleSheet("color: #9aa0a6;")
+            value = QLabel("–")
+            value.setFont(value_font)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setObjectName(f"readout_{key}")
+            for w in (name, value):
+                w.setToolTip(tip)
+            grid.addWidget(name, row, 0)
+            grid.addWidget(value, row, 1)
+            self._labels[key] = value
+        grid.setRowStretch(len(_ROWS), 1)
+        self._labels["weights"].setFont(self.font())
+        self.setMinimumHeight(self.sizeHint().height())
+
+    def value(self, key: str) -> str:
+        return self._labels[key].text()
+
+    def show_run(self, info: RunInfo) -> None:
+        self._info = info
+        f = info.flops
+        self._set("estimator", f"{flops_text(f.estimator_per_frame)}")
+        self._labels["estimator"].setToolTip(
+            f"{flops_text(f.estimator_per_keyframe)} per keyframe ({info.estimator}), divided by K={info.k}")
+        self._set("refiner", flops_text(f.refiner_per_frame))
+        self._set("effective", flops_text(f.effective_per_frame))
+        self._set("theoretical", f"{f.theoretical_speedup:.2f}×")
+        self._set("weights", info.weights)
+        self._labels["weights"].setToolTip(f"refiner weights: {info.weights} (K={info.k}, Q={info.q})")
+        for key in ("fps", "measured", "estimator_ms", "latency", "frames", "keyframes", "dropped"):
+            self._set(key, "–")
+
+    def show_snapshot(self, info: RunInfo, s: Snapshot) -> None:
+        if info is not self._info:
+            self.show_run(info)
+        self._set("fps", f"{s.fps:.1f} fps")
+        self._set("measured", f"{s.measured_speedup:.2f}×")
+        self._set("estimator_ms", f"{s.estimator_ms:.1f} ms / keyframe")
+        self._set("latency", f"{s.latency_frames} frames · {1000 * s.latency_frames / info.fps:.0f} ms")
+        total = f" / {info.frame_count}" if info.frame_count else ""
+        self._set("frames", f"{s.frames}{total}")
+        self._set("keyframes", f"{s.keyframes} ({s.detected} with a person)")
+        self._set("dropped", f"{s.dropped}" if info.live else "0 (files never drop)")
+
+    def _set(self, key: str, text: str) -> None:
+        self._labels[key].setText(text)

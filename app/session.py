@@ -1,0 +1,263 @@
+"""The app's state between the views and the worker: what plays, what is on screen, what can be
+exported. Views call the intent methods and listen to the signals; nothing here waits on the
+worker: a timer takes what is ready from the display queue and paces it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from pipeline.config import PipelineConfig
+
+from .channel import (Configured, DisplayQueue, FrameItem, Notice, OpenFailed, PlaylistChanged,
+                      RunEnded, RunInfo, RunStarted, Snapshot)
+from .export import ExportJob
+from .worker import PipelineWorker, Spec
+
+IDLE, RUNNING, PAUSED = "idle", "running", "paused"
+
+
+class Session(QObject):
+    """Owns the worker thread, the display queue and the last finished run; see the module doc."""
+    run_started = Signal(object)          # RunInfo
+    frame_shown = Signal(object)          # FrameItem, in display order
+    stats_changed = Signal(object, object)  # RunInfo, Snapshot; a few times a second
+    run_ended = Signal(object)            # RunEnded
+    state_changed = Signal(str)           # IDLE, RUNNING, PAUSED
+    playlist_changed = Signal(tuple)      # names of the queued sources
+    configured = Signal(object, str)      # PipelineConfig in use, its description
+    message = Signal(str, bool)           # text, is an error
+    export_progress = Signal(int, int)    # rows written, rows in all
+    export_finished = Signal(str, bool)   # CSV path or error message, success
+    export_offered = Signal(bool)         # a run ended early: its poses wait to be exported
+
+    def __init__(self, parent: QObject | None = None, display_width: int = 960,
+                 poll_ms: int = 8):
+        super().__init__(parent)
+        self.queue = DisplayQueue()
+        self.worker = PipelineWorker(self.queue, display_width)
+        self.state = IDLE
+        self.info: RunInfo | None = None
+        self.snapshot: Snapshot | None = None
+        self.cfg: PipelineConfig | None = None
+        self.last_result: RunEnded | None = None
+        self.realtime = True                  # files: display at the video's pace (else at once)
+        self._clock: tuple[float, float] | None = None      # (wall time, video time) anchor
+        self._stats_emitted = 0.0
+        self._fallback: tuple[Spec, Path] | None = None
+        self._fallback_note: str | None = None     # why the fallback video plays instead
+        self._pending_export: Path | None = None
+        self._export: ExportJob | None = None
+        self._closed = False
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(poll_ms)
+        self.worker.start()
+
+    # -- intents ---------------------------------------------------------------------------------
+    def configure(self, cfg: PipelineConfig) -> None:
+        """Use these settings; a run in progress restarts with them."""
+        self._set_paused(False)
+        self.worker.configure(cfg)
+
+    def open(self, specs: list[Spec]) -> None:
+        """Play these now (the first at once, the others queued), ending what plays."""
+        if specs:
+            self._set_paused(False)
+            self.worker.open(specs, replace=True)
+
+    def enqueue(self, specs: list[Spec]) -> None:
+        """Play these after what is playing and queued (at once when nothing plays)."""
+        if specs:
+            self.worker.open(specs, replace=False)
+
+    def open_camera(self, index: int, fallback: Path | None = None) -> None:
+        """Open camera `index`; if it cannot be opened and a fallback video is given, play that."""
+        self._fallback = (index, fallback) if fallback is not None else None
+        self.open([index])
+
+    def toggle_pause(self) -> None:
+        if self.state == RUNNING:
+            self._set_paused(True)
+            self.worker.pause()
+        elif self.state == PAUSED:
+            self._set_paused(False)
+            self.worker.resume()
+
+    def restart(self) -> None:
+        self._set_paused(False)
+        self.worker.restart()
+
+    def stop(self) -> None:
+        self._set_paused(False)
+        self.worker.stop()
+
+    def set_realtime(self, on: bool) -> None:
+        self.realtime = on
+        self._clock = None
+
+    def export(self, path: str | Path) -> None:
+        """Write the current video's poses to `path`; during a run, once the run is over."""
+        path = Path(path)
+        if self._export is not None:
+            self.message.emit(f"an export is already running ({self._export.path.name}); "
+                              "try again when it is done", True)
+        elif self.state != IDLE and self.info is not None:
+            self._pending_export = path
+            when = "when you stop it" if self.info.live else "when it ends"
+            self.message.emit(f"export queued: {path.name} will be written {when} "
+                              f"({self.info.name} is still running)", False)
+        elif self.last_result is None:
+            self.message.emit("nothing to export yet: play a video first", True)
+        else:
+            self._start_export(self.last_result, path)
+
+    def shutdown(self) -> None:
+        """Stop the worker (and an export) and wait for their threads; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self.worker.shutdown()
+        self.worker.wait()
+        if self._export is not None:
+            self._export.cancel()
+            self._export.wait()
+
+    @property
+    def exporting(self) -> bool:
+        return self._export is not None
+
+    # -- the display timer -----------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Handle the events that are ready and show at most one frame, when it is due."""
+        while (item := self.queue.peek()) is not None:
+            if isinstance(item, FrameItem):
+                if self.state == PAUSED or not self._due(item):
+                    return
+                self.queue.pop()
+                self._show(item)
+                return
+            self.queue.pop()
+            self._handle(item)
+
+    def _due(self, item: FrameItem) -> bool:
+        """Paced at the source's own timing (live sources always; files when real-time)."""
+        if self.info is None or not (self.realtime or self.info.live):
+            return True
+        now, t = time.monotonic(), item.pose.time_s
+        if self._clock is not None:
+            due = self._clock[0] + t - self._clock[1]
+            if now < due:
+                return False
+            if now - due < 0.2:
+                return True
+        self._clock = (now, t)              # first frame, or too far behind: start again from here
+        return True
+
+    def _show(self, item: FrameItem) -> None:
+        self.snapshot = item.snapshot
+        self.frame_shown.emit(item)
+        now = time.monotonic()
+        if now - self._stats_emitted > 0.25:
+            self._stats_emitted = now
+            self.stats_changed.emit(self.info, item.snapshot)
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.info, self.snapshot, self._clock = event.info, None, None
+            if self._fallback is not None and self._fallback[0] == event.info.spec:
+                self._fallback = None
+            self._set_state(PAUSED if self.state == PAUSED else RUNNING)
+            self.export_offered.emit(False)
+            self.run_started.emit(event.info)
+            note, self._fallback_note = self._fallback_note, None
+            self.message.emit(note or f"playing {event.info.name} (K={event.info.k}, Q={event.info.q})",
+                              note is not None)
+        elif isinstance(event, RunEnded):
+            self._run_ended(event)
+        elif isinstance(event, OpenFailed):
+            self._open_failed(event)
+        elif isinstance(event, Configured):
+            self.cfg = event.cfg
+            self.configured.emit(event.cfg, event.description)
+        elif isinstance(event, PlaylistChanged):
+            self.playlist_changed.emit(event.names)
+        elif isinstance(event, Notice):
+            self.message.emit(event.text, event.error)
+
+    def _run_ended(self, result: RunEnded) -> None:
+        self.last_result = result
+        self.snapshot = result.snapshot
+        self._set_state(IDLE)
+        self.stats_changed.emit(result.info, result.snapshot)
+        self.run_ended.emit(result)
+        s, name, n = result.snapshot, result.info.name, len(result.track)
+        if result.error:
+            self.message.emit(f"{result.error}. Stopped cleanly: the poses of the {n} frames read "
+                              "are kept; export them to CSV to save them", True)
+            self.export_offered.emit(n > 0)
+        elif result.stopped:
+            self.message.emit(f"{name}: stopped after {n} frames", False)
+        else:
+            self.message.emit(f"{name}: {n} frames, {s.keyframes} keyframes ({s.detected} with a "
+                              f"person), {s.fps:.0f} fps, measured speed-up {s.measured_speedup:.2f}x", False)
+        if self._pending_export is not None:
+            path, self._pending_export = self._pending_export, None
+            self._start_export(result, path)
+
+    def _open_failed(self, event: OpenFailed) -> None:
+        if self._fallback is not None and self._fallback[0] == event.spec:
+            _, video = self._fallback
+            self._fallback = None
+            self._fallback_note = f"{event.message}; playing the bundled demo {video.name} instead"
+            self.message.emit(self._fallback_note, True)
+            self.open([str(video)])
+        else:
+            self.message.emit(event.message, True)
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused and self.state == RUNNING:
+            self._set_state(PAUSED)
+        elif not paused and self.state == PAUSED:
+            self._clock = None
+            self._set_state(RUNNING)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    # -- export ----------------------------------------------------------------------------------
+    def _start_export(self, result: RunEnded, path: Path) -> None:
+        if len(result.track) == 0:
+            self.message.emit(f"{result.info.name}: no frames were read, nothing to export", True)
+            return
+        job = self._export = ExportJob(result, path, self)
+        job.progress.connect(self.export_progress)
+        job.succeeded.connect(self._export_succeeded)
+        job.failed.connect(self._export_failed)
+        job.finished.connect(job.deleteLater)
+        self.export_progress.emit(0, len(result.track))
+        self.message.emit(f"exporting {len(result.track)} frames to {path} ...", False)
+        job.start()
+
+    def _export_succeeded(self, path: str) -> None:
+        job = self._export_done()
+        self.export_offered.emit(False)
+        self.message.emit(f"exported {len(job.result.track)} frames to {path} (+ .json)", False)
+        self.export_finished.emit(path, True)
+
+    def _export_failed(self, text: str) -> None:
+        self._export_done()
+        self.message.emit(f"export failed: {text}", True)
+        self.export_finished.emit(text, False)
+
+    def _export_done(self) -> ExportJob:
+        job, self._export = self._export, None
+        job.wait()
+        return job
+

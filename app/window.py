@@ -1,0 +1,361 @@
+"""The main window: the video in the centre; readout, 3D pose and plots in docks; toolbars with the
+sources, playback and pipeline settings; errors in the status bar. It only shows the session's
+state and turns user actions into the session's intents."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon,
+                           QKeySequence, QPalette)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
+                               QProgressBar, QPushButton, QSpinBox, QStyle, QToolBar, QWidget)
+
+from pipeline.config import PipelineConfig
+from pipeline.paths import ASSETS_DIR
+from pipeline.process import output_stem
+from pipeline.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
+
+from .channel import FrameItem, RunInfo
+from .controls import PipelineControls
+from .icons import media_icon
+from .plots import FlopsPlot, TrajectoryPlot
+from .readout import ReadoutPanel
+from .session import PAUSED, RUNNING, Session
+from .views import OVERLAYS, PoseView3D, VideoView
+
+DEMO_VIDEO = ASSETS_DIR / "demo.mp4"
+VIDEO_FILTER = "Videos ({})".format(" ".join(f"*{e}" for e in sorted(VIDEO_EXTENSIONS)))
+
+
+def specs_from_urls(urls: list[QUrl]) -> list[str]:
+    """Dropped URLs -> sources: local files as paths (a folder: its videos), others as streams."""
+    specs: list[str] = []
+    for url in urls:
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            specs += [str(p) for p in list_videos(path)] if path.is_dir() else [str(path)]
+        elif url.scheme():
+            specs.append(url.toString())
+    return specs
+
+
+class MainWindow(QMainWindow):
+    """keyframe pose's window; `settings` is where its choices are remembered."""
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.session = Session(self)
+        self.video = VideoView()
+        self.view3d = PoseView3D()
+        self.trajectory = TrajectoryPlot()
+        self.flops_plot = FlopsPlot()
+        self.readout = ReadoutPanel()
+        self.controls = PipelineControls()
+        self.setWindowTitle("keyframe pose")
+        self.setCentralWidget(self.video)
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self._build_actions()
+        self._build_toolbars()
+        self._build_menus()
+        self._build_docks()
+        self._build_status_bar()
+        self._connect()
+        self._restore_settings()
+        self.session.configure(self.controls.config())
+
+    # -- building --------------------------------------------------------------------------------
+    def _action(self, text: str, slot: Callable, icon: QStyle.StandardPixmap | QIcon | None = None,
+                shortcut: str | QKeySequence | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(icon if isinstance(icon, QIcon) else self.style().standardIcon(icon))
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.setToolTip(tip or text)
+        action.triggered.connect(slot)
+        return action
+
+    def _icon(self, kind: str) -> QIcon:
+        return media_icon(kind, self.palette().color(QPalette.ColorRole.ButtonText))
+
+    def _build_actions(self) -> None:
+        SP = QStyle.StandardPixmap
+        self.open_action = self._action("Open video…", self._open_dialog, SP.SP_DialogOpenButton,
+                                        QKeySequence.StandardKey.Open, "Open one or several video files")
+        self.camera_action = self._action("Camera", lambda: self.open_camera(), SP.SP_ComputerIcon,
+                                          "Ctrl+K", "Open the camera with the chosen index")
+        self.url_action = self._action("Stream URL…", self._url_dialog, SP.SP_DriveNetIcon,
+                                       "Ctrl+U", "Open a network stream (rtsp://, http://, ...)")
+        self.play_action = self._action("Play", self._play_pause, self._icon("play"), "Space",
+                                        "Play / pause")
+        self.restart_action = self._action("Restart", self.session.restart, self._icon("restart"),
+                                           "Ctrl+R", "Play the current video again from its start")
+        self.stop_action = self._action("Stop", self.session.stop, self._icon("stop"), "Ctrl+.",
+                                        "Stop (the poses so far are kept) and clear the queue")
+        self.realtime_action = self._action("Real time", self.session.set_realtime,
+                                            tip="Files: show frames at the video's own pace "
+                                                "(off: as fast as they are processed)")
+        self.realtime_action.setCheckable(True)
+        self.export_action = self._action("Export CSV…", self._export_dialog, SP.SP_DialogSaveButton,
+                                          "Ctrl+E", "Export the current video's refined poses to CSV")
+        self.quit_action = self._action("Quit", self.close, shortcut=QKeySequence.StandardKey.Quit)
+
+    def _build_toolbars(self) -> None:
+        self.camera_box = QSpinBox()
+        self.camera_box.setRange(0, 63)
+        self.camera_box.setPrefix("camera ")
+        self.camera_box.setToolTip("Camera index")
+        self.overlay_box = QComboBox()
+        for key, text in OVERLAYS.items():
+            self.overlay_box.addItem(text, key)
+        self.overlay_box.setToolTip("What is drawn over the video")
+
+        def toolbar(title: str, *items: QAction | QWidget | None) -> None:
+            bar = QToolBar(title)
+            bar.setObjectName(title.lower() + "_toolbar")
+            bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            for it in items:
+                if it is None:
+                    bar.addSeparator()
+                elif isinstance(it, QAction):
+                    bar.addAction(it)
+                else:
+                    bar.addWidget(it)
+            self.addToolBar(bar)
+
+        toolbar("Source", self.open_action, self.camera_action, self.camera_box, self.url_action)
+        toolbar("Playback", self.play_action, self.restart_action, self.stop_action,
+                self.realtime_action, self.overlay_box)
+        toolbar("Pipeline", self.controls, None, self.export_action)
+
+    def _build_menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addActions([self.open_action, self.camera_action, self.url_action])
+        file.addSeparator()
+        file.addAction(self.export_action)
+        file.addSeparator()
+        file.addAction(self.quit_action)
+        playback = self.menuBar().addMenu("&Playback")
+        playback.addActions([self.play_action, self.restart_action, self.stop_action, self.realtime_action])
+        self.view_menu = self.menuBar().addMenu("&View")
+
+    def _build_docks(self) -> None:
+        def dock(title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+            d = QDockWidget(title, self)
+            d.setObjectName(title.lower().replace(" ", "_") + "_dock")
+            d.setWidget(widget)
+            self.addDockWidget(area, d)
+            self.view_menu.addAction(d.toggleViewAction())
+            return d
+        R, B = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        readout = dock("Readout", self.readout, R)
+        pose3d = dock("3D pose", self.view3d, R)
+        trajectory = dock("Joint trajectory", self.trajectory, B)
+        flops = dock("FLOPs per frame", self.flops_plot, B)
+        self.splitDockWidget(readout, pose3d, Qt.Orientation.Vertical)
+        self.splitDockWidget(trajectory, flops, Qt.Orientation.Horizontal)
+        self.resizeDocks([readout, pose3d], [330, 330], Qt.Orientation.Vertical)
+        self.resizeDocks([readout], [370], Qt.Orientation.Horizontal)
+        self.resizeDocks([trajectory], [260], Qt.Orientation.Vertical)
+        for w in (self.view3d.plot, self.trajectory.plot, self.flops_plot.plot):
+            w.setAcceptDrops(False)              # drops anywhere reach the window
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.state_label = QLabel("idle")
+        self.queue_label = QLabel("")
+        self.export_bar = QProgressBar()
+        self.export_bar.setMaximumWidth(180)
+        self.export_bar.setFormat("export %p%")
+        self.export_bar.hide()
+        self.offer_button = QPushButton("Export the kept poses…")
+        self.offer_button.clicked.connect(self._export_dialog)
+        self.offer_button.hide()
+        for w in (self.offer_button, self.export_bar, self.queue_label, self.state_label):
+            bar.addPermanentWidget(w)
+        self.video.set_placeholder("Drop video files here, or open a video, a camera or a stream")
+
+    def _connect(self) -> None:
+        s = self.session
+        s.run_started.connect(self._run_started)
+        s.frame_shown.connect(self._frame_shown)
+        s.stats_changed.connect(self.readout.show_snapshot)
+        s.state_changed.connect(self._state_changed)
+        s.playlist_changed.connect(self._playlist_changed)
+        s.configured.connect(self._configured)
+        s.message.connect(self.show_message)
+        s.export_progress.connect(self._export_progress)
+        s.export_finished.connect(lambda *_: self.export_bar.hide())
+        s.export_offered.connect(self.offer_button.setVisible)
+        self.controls.changed.connect(s.configure)
+        self.overlay_box.currentIndexChanged.connect(
+            lambda: self.video.set_overlay(self.overlay_box.currentData()))
+
+    # -- intents ---------------------------------------------------------------------------------
+    def open_files(self, paths: list[str | Path]) -> None:
+        """Play these files now, one after another."""
+        self.session.open([str(p) for p in paths])
+
+    def enqueue_files(self, specs: list[str]) -> None:
+        """Play these after what is playing (at once when nothing is)."""
+        if specs:
+            names = ", ".join(VideoSource(s).name for s in specs)
+            self.show_message(f"queued {len(specs)}: {names}" if self.session.state != "idle"
+                              else f"opening {names}")
+            self.session.enqueue(specs)
+
+    def open_camera(self, index: int | None = None, fallback: Path | None = None) -> None:
+        if index is not None:
+            self.camera_box.setValue(index)
+        self.session.open_camera(self.camera_box.value(), fallback)
+
+    def open_url(self, url: str) -> None:
+        if url.strip():
+            self.settings.setValue("source/url", url.strip())
+            self.session.open([url.strip()])
+
+    def export_csv(self, path: str | Path) -> None:
+        self.settings.setValue("export/folder", str(Path(path).parent))
+        self.session.export(path)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.statusBar().setStyleSheet("QStatusBar { color: #ff8a80; }" if error else "")
+        self.statusBar().showMessage(("⚠ " if error else "") + text)
+
+    # -- dialogs ---------------------------------------------------------------------------------
+    def _open_dialog(self) -> None:
+        folder = self.settings.value("source/folder", str(ASSETS_DIR), type=str)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open videos", folder, f"{VIDEO_FILTER};;All files (*)")
+        if paths:
+            self.settings.setValue("source/folder", str(Path(paths[0]).parent))
+            self.open_files(paths)
+
+    def _url_dialog(self) -> None:
+        url, ok = QInputDialog.getText(self, "Open a stream", "Stream URL (rtsp://, http://, ...):",
+                                       text=self.settings.value("source/url", "", type=str))
+        if ok:
+            self.open_url(url)
+
+    def _export_dialog(self) -> None:
+        result, info = self.session.last_result, self.session.info
+        if info is None:
+            self.show_message("nothing to export yet: play a video first", True)
+            return
+        source = (result.info if result is not None and self.session.state == "idle" else info).spec
+        name = output_stem(VideoSource(source)) + ".csv"
+        folder = self.settings.value("export/folder", str(Path.home()), type=str)
+        path, _ = QFileDialog.getSaveFileName(self, "Export refined poses", str(Path(folder) / name),
+                                              "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def _play_pause(self) -> None:
+        if self.session.state in (RUNNING, PAUSED):
+            self.session.toggle_pause()
+        elif self.session.info is not None:
+            self.session.restart()
+        else:
+            self._open_dialog()
+
+    # -- state -> views --------------------------------------------------------------------------
+    def _run_started(self, info: RunInfo) -> None:
+        self.setWindowTitle(f"keyframe pose — {info.name}")
+        for view in (self.video, self.trajectory, self.flops_plot):
+            view.start(info)
+        self.view3d.clear()
+        self.readout.show_run(info)
+
+    def _frame_shown(self, item: FrameItem) -> None:
+        self.video.show_frame(item)
+        self.view3d.set_pose(item.pose.world, item.pose.keyframe)
+        self.trajectory.add(item.pose)
+        self.flops_plot.add(item.pose)
+
+    def _state_changed(self, state: str) -> None:
+        paused = state != RUNNING
+        self.play_action.setText("Play" if paused else "Pause")
+        self.play_action.setIcon(self._icon("play" if paused else "pause"))
+        name = self.session.info.name if self.session.info else ""
+        self.state_label.setText({"idle": "idle", "running": f"▶ {name}", "paused": f"❚❚ {name}"}[state])
+
+    def _playlist_changed(self, names: tuple[str, ...]) -> None:
+        self.queue_label.setText(f"queued: {len(names)}" if names else "")
+        self.queue_label.setToolTip("\n".join(names))
+
+    def _configured(self, cfg: PipelineConfig, description: str) -> None:
+        self.controls.show_config(cfg, description)
+        s = self.settings
+        s.setValue("pipeline/k", cfg.k)
+        s.setValue("pipeline/q", cfg.q)
+        s.setValue("pipeline/estimator", cfg.estimator)
+        s.setValue("pipeline/mode", cfg.keyframe_mode)
+        s.setValue("pipeline/weights", str(cfg.weights or ""))
+        s.setValue("pipeline/world_weights", str(cfg.world_weights or ""))
+        self.show_message(f"refiner weights: {description} (K={cfg.k}, Q={cfg.q})")
+
+    def _export_progress(self, done: int, total: int) -> None:
+        self.export_bar.setMaximum(max(total, 1))
+        self.export_bar.setValue(done)
+        self.export_bar.setVisible(done < total)
+
+    # -- drag and drop ---------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        specs = specs_from_urls(event.mimeData().urls())
+        if not specs:
+            self.show_message("nothing to open in what was dropped (no video files)", True)
+            return
+        event.acceptProposedAction()
+        self.enqueue_files(specs)
+
+    # -- settings --------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.resize(1440, 900)
+        if (geometry := s.value("window/geometry")) is not None:
+            self.restoreGeometry(geometry)
+        if (state := s.value("window/state")) is not None:
+            self.restoreState(state)
+        self.camera_box.setValue(s.value("source/camera", 0, type=int))
+        self.overlay_box.setCurrentIndex(max(0, self.overlay_box.findData(s.value("view/overlay", "refined"))))
+        realtime = s.value("view/realtime", True, type=bool)
+        self.realtime_action.setChecked(realtime)
+        self.session.set_realtime(realtime)
+        self.trajectory.set_joint(s.value("view/joint", "right_wrist", type=str))
+        self.view3d.set_yaw(s.value("view/yaw", 30, type=int))
+        weights = [Path(p) if p and Path(p).with_suffix(".json").exists() else None
+                   for p in (s.value("pipeline/weights", "", type=str),
+                             s.value("pipeline/world_weights", "", type=str))]
+        cfg = PipelineConfig(k=s.value("pipeline/k", 10, type=int), q=s.value("pipeline/q", 3, type=int),
+                             estimator=s.value("pipeline/estimator", "mediapipe", type=str),
+                             keyframe_mode=s.value("pipeline/mode", "static", type=str),
+                             weights=weights[0], world_weights=weights[1])
+        self.controls.show_config(cfg, "")
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("source/camera", self.camera_box.value())
+        s.setValue("view/overlay", self.overlay_box.currentData())
+        s.setValue("view/realtime", self.realtime_action.isChecked())
+        s.setValue("view/joint", self.trajectory.joint)
+        s.setValue("view/yaw", self.view3d.yaw)
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the worker cleanly (a run in progress ends, its thread is joined)."""
+        self._save_settings()
+        self.session.shutdown()
+        event.accept()

@@ -1,0 +1,274 @@
+"""The keyframe pipeline on its own thread.
+
+The GUI thread calls the intent methods (they only put a command in a queue and return) and
+reads what comes out of the `DisplayQueue`. The worker owns everything slow: sources, the
+estimator, the refiners and the pipeline. It plays a playlist of sources one after another,
+reading commands between frames; display frames wait in the worker, downscaled, until their
+refined pose is final, and go out together with it.
+"""
+from __future__ import annotations
+
+import queue
+import time
+import traceback
+from collections import deque
+from dataclasses import replace
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, QThread
+
+from pipeline.config import PipelineConfig, load_refiners
+from pipeline.estimators import make_estimator
+from pipeline.process import KeyframePipeline, RunStats
+from pipeline.refiner import Refiner, load_card
+from pipeline.sources import SourceError, VideoSource
+
+from .channel import (Configured, DisplayQueue, FrameItem, Notice, OpenFailed, PlaylistChanged,
+                      RunEnded, RunInfo, RunStarted, Snapshot)
+from .export import sidecar_meta
+from .track import PoseTrack
+
+Spec = str | int
+
+
+class _Quit(Exception):
+    """The app is closing: unwinds the worker from wherever it waits."""
+
+
+def resolve_weights(cfg: PipelineConfig) -> PipelineConfig:
+    """A chosen weights file sets K and Q from its card, and goes to the space it was made for."""
+    if cfg.weights is None:
+        return cfg
+    card = load_card(cfg.weights)
+    c = card.config
+    if card.space == "world":
+        return replace(cfg, k=c.k, q=c.q, weights=None, world_weights=cfg.weights, world=True)
+    return replace(cfg, k=c.k, q=c.q)
+
+
+def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
+    """The weights in use, e.g. "image_k10_q3 + world_k10_q3"."""
+    image, world = refiners
+    return f"{image.card.name} + " + (world.card.name if world is not None else "3D interpolated")
+
+
+class PipelineWorker(QThread):
+    """Plays sources through the keyframe pipeline; see the module docstring."""
+
+    def __init__(self, output: DisplayQueue, display_width: int = 960, parent: QObject | None = None):
+        super().__init__(parent)
+        self.output = output
+        self.display_width = display_width
+        self._commands: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._playlist: deque[Spec] = deque()
+        self._cfg: PipelineConfig | None = None
+        self._refiners: tuple[Refiner, Refiner | None] | None = None
+        self._current: Spec | None = None       # the source being played
+        self._last: Spec | None = None
+        self._paused = False
+        self._interrupt = False                 # end the current run early, keeping its poses
+        self._max_latency = 0                   # of the current run, in frames
+
+    # -- intents (GUI thread; never wait) --------------------------------------------------------
+    def configure(self, cfg: PipelineConfig) -> None:
+        """Load the refiners for cfg; a run in progress resumes and restarts with them."""
+        self._commands.put(("configure", cfg))
+
+    def open(self, specs: list[Spec], replace: bool = True) -> None:
+        """Play specs in order; replace=True ends the current run and the queue first."""
+        self._commands.put(("open", (list(specs), replace)))
+
+    def pause(self) -> None:
+        self._commands.put(("pause", None))
+
+    def resume(self) -> None:
+        self._commands.put(("resume", None))
+
+    def restart(self) -> None:
+        """Play the current (or last) source again from its start."""
+        self._commands.put(("restart", None))
+
+    def stop(self) -> None:
+        """End the current run (its poses are kept) and clear the queue."""
+        self._commands.put(("stop", None))
+
+    def shutdown(self) -> None:
+        """Stop everything and end the thread (then `wait()` for it)."""
+        self._commands.put(("quit", None))
+
+    # -- the thread ------------------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            try:
+                if self._playlist:
+                    self._play(self._playlist.popleft())
+                else:
+                    self._handle(*self._commands.get())
+            except _Quit:
+                return
+            except Exception as e:       # a bug or a library failure: report it, keep serving intents
+                traceback.print_exc()
+                self.output.put_event(Notice(f"internal error: {e}", error=True))
+
+    def _handle(self, name: str, arg: object) -> None:
+        if name == "quit":
+            raise _Quit
+        if name == "configure":
+            self._paused = False
+            self._configure(arg)
+        elif name == "open":
+            specs, replace_all = arg
+            if replace_all:
+                self._playlist.clear()
+                self._interrupt_run()
+                self._paused = False
+            self._playlist.extend(specs)
+            self._publish_playlist()
+        elif name == "restart":
+            spec = self._current if self._current is not None else self._last
+            if spec is not None:
+                self._playlist.appendleft(spec)
+                self._interrupt_run()
+            self._paused = False
+        elif name == "stop":
+            self._playlist.clear()
+            self._interrupt_run()
+            self._paused = False
+            self._publish_playlist()
+        elif name == "pause":
+            self._paused = self._current is not None
+        elif name == "resume":
+            self._paused = False
+
+    def _poll(self) -> None:
+        """Handle the commands that came in; while paused, wait for the next ones."""
+        while True:
+            try:
+                name, arg = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(name, arg)
+        while self._paused and not self._interrupt:
+            self._handle(*self._commands.get())
+
+    def _interrupt_run(self) -> None:
+        if self._current is not None:
+            self._interrupt = True
+            self.output.discard_frames()
+
+    def _configure(self, cfg: PipelineConfig) -> None:
+        try:
+            cfg = resolve_weights(cfg)
+            refiners = load_refiners(cfg)
+        except (ValueError, TypeError, OSError) as e:       # WeightsError is a ValueError
+            if self._refiners is not None:                   # the controls go back to these
+                self.output.put_event(Configured(self._cfg, describe(self._refiners)))
+            self.output.put_event(Notice(f"settings not changed: {e}", error=True))
+            return
+        self._cfg, self._refiners = cfg, refiners
+        self.output.put_event(Configured(cfg, describe(refiners)))
+        if self._current is not None:                        # go on with the new settings
+            self._playlist.appendleft(self._current)
+            self._interrupt_run()
+
+    def _publish_playlist(self) -> None:
+        self.output.put_event(PlaylistChanged(tuple(VideoSource(s).name for s in self._playlist)))
+
+    # -- one run ---------------------------------------------------------------------------------
+    def _play(self, spec: Spec) -> None:
+        self._publish_playlist()
+        if self._refiners is None:
+            self.output.put_event(OpenFailed(spec, "no refiner weights are loaded: choose K and Q "
+                                                   "that have weights, or a weights file"))
+            return
+        source = VideoSource(spec)
+        try:
+            source.open()
+        except SourceError as e:
+            self.output.put_event(OpenFailed(spec, str(e)))
+            return
+        cfg, refiners = self._cfg, self._refiners
+        self._current, self._last, self._interrupt, self._max_latency = spec, spec, False, 0
+        estimator = None
+        try:
+            estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+            pipe = KeyframePipeline(cfg, *refiners, estimator)
+        except (ValueError, RuntimeError) as e:
+            self.output.put_event(OpenFailed(spec, f"{source.name}: cannot start the pipeline: {e}"))
+            if estimator is not None:
+                estimator.close()
+            source.close()
+            self._current = None
+            return
+        info = RunInfo(source.name, spec, source.live, source.fps, source.size, source.frame_count,
+                       pipe.k, pipe.q, pipe.stride, pipe.flops, pipe.latency_frames(),
+                       estimator.skeleton, estimator.has_world,
+                       f"{cfg.estimator} ({cfg.keyframe_mode})", describe(refiners))
+        track = PoseTrack(len(info.skeleton), info.world)
+        self.output.start_run(min(max(32, 2 * pipe.k * pipe.stride), 150))   # two refiner bursts
+        self.output.put_event(RunStarted(info))
+        try:
+            error = self._run(pipe, source, info, track)
+        except _Quit:
+            raise
+        except Exception as e:       # a library failure mid-run: end this run, keep the app going
+            traceback.print_exc()
+            error = f"{source.name}: processing failed: {e}"
+        finally:
+            estimator.close()
+            source.close()
+            self._current = None
+        ended = error or ("stopped" if self._interrupt else "complete")
+        stats = pipe.stats
+        self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, refiners, ended),
+                                       Snapshot.of(stats, self._max_latency), error, self._interrupt))
+
+    def _run(self, pipe: KeyframePipeline, source: VideoSource, info: RunInfo,
+             track: PoseTrack) -> str | None:
+        """Pull the pipeline to the end of the source (or an interrupt); the error that ended it."""
+        stats = pipe.stats
+        frames: dict[int, np.ndarray | None] = {}
+        run = pipe.run(source, want_pixels=True, stop=lambda: self._interrupt)
+        try:
+            while True:
+                waited = time.perf_counter()
+                self._poll()
+                stats.idle_s += time.perf_counter() - waited      # paused time is not processing
+                try:
+                    frame, poses = next(run)
+                except StopIteration:
+                    return None
+                except SourceError as e:         # truncated file, lost camera: poses all yielded
+                    return str(e)
+                if frame is not None:
+                    frames[frame.index] = self._downscale(frame.image)
+                for pose in poses:
+                    track.append(pose)
+                    latency = stats.frames - 1 - pose.index
+                    self._max_latency = max(self._max_latency, latency)
+                    item = FrameItem(pose, frames.pop(pose.index, None), Snapshot.of(stats, latency))
+                    self._show(item, info.live, stats)
+        finally:
+            run.close()
+
+    def _show(self, item: FrameItem, live: bool, stats: RunStats) -> None:
+        """Hand a frame to the GUI: a live source never waits (stale frames go), a file always does."""
+        if self._interrupt:
+            return                               # the run was stopped: pose kept, frame not shown
+        if live:
+            self.output.put_latest(item)
+            return
+        waited = time.perf_counter()
+        while not self.output.put_frame(item, timeout=0.05):
+            self._poll()
+            if self._interrupt:
+                break
+        stats.idle_s += time.perf_counter() - waited             # waiting for the display
+
+    def _downscale(self, image: np.ndarray | None) -> np.ndarray | None:
+        if image is None or image.shape[1] <= self.display_width:
+            return image
+        h, w = image.shape[:2]
+        size = (self.display_width, round(h * self.display_width / w))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
