@@ -1,6 +1,8 @@
 """Pose estimators behind one small interface: a BGR frame in, a `PoseEstimate` (or None) out."""
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
 import sys
 import threading
@@ -64,7 +66,17 @@ def filter_library_chatter() -> None:
             if out:
                 os.write(real, out)
 
-    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:
+        """At exit: give fd 2 back (closing the pipe) and let the filter pass on what is left."""
+        sys.stderr.flush()
+        ctypes.CDLL(None).fflush(None)         # C buffers still holding library log lines
+        os.dup2(real, 2)
+        thread.join(timeout=2)
+
+    atexit.register(drain)
 
 
 class MediaPipePose:
