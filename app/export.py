@@ -10,11 +10,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from pipeline.config import PipelineConfig, weights_summary
+from pipeline.config import PipelineConfig
 from pipeline.export import CsvWriter, ExportError, write_sidecar
-from pipeline.process import RunStats
+from pipeline.process import RunStats, run_metadata
 from pipeline.refiner import Refiner
-from pipeline.skeleton import BODY12
 
 from .channel import RunEnded, RunInfo
 
@@ -22,25 +21,10 @@ from .channel import RunEnded, RunInfo
 def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
                  refiners: tuple[Refiner, Refiner | None], ended: str) -> dict:
     """The headless command's JSON sidecar for a run of the app (`ended`: how it ended)."""
-    f = info.flops
     video = str(Path(info.spec).resolve()) if not info.live else str(info.spec)
-    return {
-        "video": video, "frames": stats.frames, "fps": info.fps, "size": list(info.size),
-        "k": info.k, "q": info.q, "stride": info.stride,
-        "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
-        "weights": {"image": weights_summary(refiners[0]), "world": weights_summary(refiners[1])},
-        "config": cfg.to_dict(), "keyframes": stats.keyframes, "detected": stats.detected,
-        "flops_per_frame": {"estimator": f.estimator_per_frame, "refiner": f.refiner_per_frame,
-                            "effective": f.effective_per_frame},
-        "theoretical_speedup": f.theoretical_speedup,
-        "measured": {"fps": stats.fps, "estimator_ms_per_keyframe": stats.estimator_ms,
-                     "speedup_estimated": stats.measured_speedup, "dense": None},
-        "latency_frames": info.max_latency_frames,
-        "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), "
-                   "<joint>_conf, <joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
-        "joints": list(info.skeleton.joints), "refined_joints": list(BODY12.joints),
-        "app": {"ended": ended, "dropped_frames": stats.dropped},
-    }
+    meta = run_metadata(video, info.fps, info.size, cfg, info.stride, refiners, stats, info.flops,
+                        info.max_latency_frames, info.skeleton)
+    return {**meta, "app": {"ended": ended, "dropped_frames": stats.dropped}}
 
 
 class _Cancelled(Exception):

@@ -198,6 +198,28 @@ def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
             "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
 
 
+def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineConfig, stride: int,
+                 refiners: tuple[Refiner, Refiner | None], stats: RunStats, flops: FlopsReadout,
+                 latency_frames: int, skeleton, dense: dict | None = None) -> dict:
+    """The JSON sidecar of a CSV: the video, K, Q, weights, estimator, FLOPs, timings, schema."""
+    image, world = refiners
+    return {
+        "video": video, "frames": stats.frames, "fps": fps, "size": list(size),
+        "k": image.k, "q": image.q, "stride": stride,
+        "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
+        "weights": {"image": weights_summary(image), "world": weights_summary(world)},
+        "config": cfg.to_dict(), "keyframes": stats.keyframes, "detected": stats.detected,
+        "flops_per_frame": {"estimator": flops.estimator_per_frame, "refiner": flops.refiner_per_frame,
+                            "effective": flops.effective_per_frame},
+        "theoretical_speedup": flops.theoretical_speedup,
+        "measured": {"fps": stats.fps, "estimator_ms_per_keyframe": stats.estimator_ms,
+                     "speedup_estimated": stats.measured_speedup, "dense": dense},
+        "latency_frames": latency_frames,
+        "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), <joint>_conf, "
+                   "<joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
+        "joints": list(skeleton.joints), "refined_joints": list(BODY12.joints)}
+
+
 def output_stem(source: VideoSource) -> str:
     if source.kind == "file":
         return Path(source.spec).stem
@@ -269,24 +291,10 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                          **agreement(np.array(refined), dense_poses)}
             summary = VideoSummary(Path(source.name), csv_path, pipe.stats.frames, source.fps, pipe.stats,
                                    pipe.flops, pipe.latency_frames(), dense)
-            write_sidecar(csv_path, {
-                "video": str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
-                "frames": pipe.stats.frames, "fps": source.fps,
-                "size": list(source.size), "k": pipe.k, "q": pipe.q, "stride": pipe.stride,
-                "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
-                "weights": {"image": weights_summary(image), "world": weights_summary(world)},
-                "config": cfg.to_dict(),
-                "keyframes": pipe.stats.keyframes, "detected": pipe.stats.detected,
-                "flops_per_frame": {"estimator": pipe.flops.estimator_per_frame,
-                                    "refiner": pipe.flops.refiner_per_frame,
-                                    "effective": pipe.flops.effective_per_frame},
-                "theoretical_speedup": pipe.flops.theoretical_speedup,
-                "measured": {"fps": pipe.stats.fps, "estimator_ms_per_keyframe": pipe.stats.estimator_ms,
-                             "speedup_estimated": pipe.stats.measured_speedup, "dense": dense},
-                "latency_frames": pipe.latency_frames(),
-                "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), "
-                           "<joint>_conf, <joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
-                "joints": list(estimator.skeleton.joints), "refined_joints": list(BODY12.joints)})
+            write_sidecar(csv_path, run_metadata(
+                str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
+                source.fps, source.size, cfg, pipe.stride, (image, world), pipe.stats, pipe.flops,
+                pipe.latency_frames(), estimator.skeleton, dense))
         return summary
     finally:
         source.close()

@@ -8,7 +8,7 @@ from pipeline.estimators import PoseEstimate
 from pipeline.export import CsvWriter, ExportError, check_writable, columns
 from pipeline.interpolate import interpolate_keyframes
 from pipeline.paths import VIDEO_DIR
-from pipeline.skeleton import BODY12, BODY12_FROM_MP33, MEDIAPIPE33
+from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
 from pipeline.sources import SourceError, VideoSource, list_videos
 from pipeline.streaming import StreamingRefiner
 from pipeline.windows import gather_windows, keyframe_indices, merge_windows, window_starts
