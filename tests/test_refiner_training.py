@@ -253,3 +253,37 @@ def test_weights_for_other_joints_or_config_are_refused_naming_both():
         Refiner.load(path, space="world")
     with pytest.raises(WeightsError, match="K=10.*K=5"):
         Refiner.load(path, k=5)
+
+
+def test_deciwatch_files_train_and_evaluate_end_to_end(tmp_path):
+    """3DPW-layout files (14 LSP joints, metres) built from real CMU motion: the --deciwatch path
+    of both commands reads them, trains and scores every baseline."""
+    from pipeline import evaluate, train as train_cmd
+    from pipeline.skeleton import LSP14
+    d = np.load(MOTION_DIR / "cmu_mocap.npz")
+    names = [str(n) for n in d["joint_names"]]
+    cmu = {j: j.replace("left_", "l_").replace("right_", "r_") for j in LSP14.joints}
+    cmu.update(neck="upper_neck", head_top="head_top")
+    idx = [names.index(cmu[j]) for j in LSP14.joints]
+    rng = np.random.default_rng(0)
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]
+    for split, keys in (("train", ["train/walking/01", "train/jumping/03"]), ("test", ["test/walking/01"])):
+        gt = [d[k][::4, idx].astype(np.float32) for k in keys]          # 120 Hz -> 30 Hz
+        pred = [g + rng.normal(scale=0.02, size=g.shape).astype(np.float32) for g in gt]
+        np.savez(tmp_path / f"pw3d_gt_{split}.npz", imgname=obj([np.arange(len(g)) for g in gt]),
+                 joints_3d=obj([g.reshape(len(g), -1) for g in gt]))
+        np.savez(tmp_path / f"pw3d_spin_{split}.npz", imgname=obj([np.arange(len(g)) for g in gt]),
+                 joints_3d=obj([p.reshape(len(p), -1) for p in pred]))
+    out = tmp_path / "pw3d_k5_q2"
+    rc = train_cmd.main(["--deciwatch", str(tmp_path), "--dataset", "pw3d", "--estimator", "spin",
+                         "--k", "5", "--q", "2", "--dim", "16", "--depth", "1", "--steps", "20",
+                         "--batch", "8", "--out", str(out)])
+    assert rc == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["skeleton"] == "lsp14" and card["space"] == "world" and card["model"]["pose_dim"] == 42
+    seqs = evaluate.deciwatch_test_set(tmp_path, "pw3d", "spin", 5)
+    r = Refiner.load(out.with_suffix(".json"))
+    res = score(seqs, r, 5, "world", skeleton=LSP14)
+    assert res["dense input"]["MPJPE (mm)"] == pytest.approx(
+        1000 * np.linalg.norm(seqs[0].dense - seqs[0].gt, axis=-1).mean(), rel=0.2)
+    assert set(res) >= {"linear", "cubic", REFINER}
