@@ -19,6 +19,7 @@ import accuracy  # noqa: E402
 import memory  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
+import train_time  # noqa: E402
 from pipeline.export import versions  # noqa: E402
 from pipeline.paths import REPO_ROOT  # noqa: E402
 
@@ -88,7 +89,7 @@ def main() -> int:
                        cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
         print(f"{script} done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
-               "memory": memory.run()}
+               "memory": memory.run(), "training": train_time.run()}
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -124,6 +125,12 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 ## Memory
 
 {memory.markdown(results['memory'])}
+
+## Training time
+
+{train_time.__doc__.split(chr(10) + chr(10), 1)[1].strip()}
+
+{train_time.markdown(results['training'])}
 
 ## Related measurements
 
