@@ -80,7 +80,7 @@ class KeyframePipeline:
 
     def latency_frames(self) -> int:
         """Worst-case frames between a frame's arrival and its refined pose."""
-        return self.k * self.q + (self.k if self.stride < self.q else 0)
+        return self.k * self.q
 
     def run(self, source: VideoSource, want_pixels: bool = False,
             stop: Callable[[], bool] | None = None) -> Iterator[tuple[Frame | None, list[FramePose]]]:

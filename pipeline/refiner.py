@@ -157,8 +157,9 @@ class Refiner:
 
     @property
     def stride(self) -> int:
-        """Window stride (keyframes) the card recommends: 1 averages Q+1 windows per frame."""
-        return int(self.card.runtime.get("stride", self.q))
+        """Window stride in keyframes the card asks for (1 unless it says otherwise): windows
+        starting at every keyframe, Q or Q+1 of them averaged per frame, for the same latency."""
+        return int(self.card.runtime.get("stride", 1))
 
     @torch.no_grad()
     def refine_windows(self, keyframes: np.ndarray, pin: np.ndarray | None = None,

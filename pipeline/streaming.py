@@ -2,8 +2,8 @@
 
 Frames arrive in order; on keyframes (index % K == 0) the estimator's result comes with them.
 A window of Q+1 keyframes is refined once its last keyframe is known; a frame is emitted once
-the last window covering it is done (at most K*Q frames after it, plus K with stride < Q).
-Overlapping windows are averaged. Only the pending frames and the keyframes of unfinished windows
+the last window covering it is done: at most K*Q frames after it, whatever the stride.
+Overlapping windows are averaged with the Hann taper of `pipeline.windows`. Only the pending frames and the keyframes of unfinished windows
 are kept, so memory stays bounded for an endless camera.
 
 Missed detections: a keyframe with no person is filled by linear interpolation from the detected
@@ -26,7 +26,7 @@ from .interpolate import fill_gaps
 from .model import linear_interpolation_matrix
 from .refiner import Refiner
 from .skeleton import MEDIAPIPE33, Skeleton
-from .windows import window_starts
+from .windows import taper, window_starts
 
 
 @dataclass
@@ -84,6 +84,7 @@ class StreamingRefiner:
         self.body = [skeleton.index(n) for n in image.skeleton.joints]
         self._m = linear_interpolation_matrix(self.k, self.q).numpy()      # (T, Q+1)
         self.window = self.k * self.q + 1
+        self._taper = taper(self.window)
         self._keys: dict[int, _Key] = {}
         self._times: dict[int, float] = {}
         self._acc: dict[int, list] = {}
@@ -189,11 +190,12 @@ class StreamingRefiner:
             f = s * self.k + t
             if f >= self._n:
                 break
-            acc = self._acc.setdefault(f, [0.0, 0.0, 0.0, 0])
-            acc[0] = acc[0] + image[t]
-            acc[1] = acc[1] + conf[t]
-            acc[2] = acc[2] + world[t]
-            acc[3] += 1
+            w = self._taper[t]
+            acc = self._acc.setdefault(f, [0.0, 0.0, 0.0, 0.0])
+            acc[0] = acc[0] + w * image[t]
+            acc[1] = acc[1] + w * conf[t]
+            acc[2] = acc[2] + w * world[t]
+            acc[3] += w
 
     def _refine(self, refiner: Refiner, kf: np.ndarray, keys: list[_Key]) -> np.ndarray:
         """(Q+1, J, D) keyframes -> (T, J, D); pinned to the detected keyframes when asked."""
@@ -212,7 +214,9 @@ class StreamingRefiner:
         acc = self._acc.pop(f, None)
         time_s = self._times.pop(f)
         n = len(self.skeleton)
-        if valid and acc is not None and acc[3] > 0:
+        if self.pin_keyframes and off == 0 and a is not None and a.raw is not None:
+            image, conf, world = self._values(a.raw)          # exactly the estimator's pose
+        elif valid and acc is not None and acc[3] > 0:
             image, conf, world = (acc[c] / acc[3] for c in range(3))
         else:
             image, conf, world = np.full((n, 2), np.nan), np.full(n, np.nan), np.full((n, 3), np.nan)

@@ -1,7 +1,9 @@
 """Keyframe schedule and refiner windows.
 
 Keyframes are frames 0, K, 2K, ...; a window holds Q+1 consecutive keyframes (K*Q + 1 frames) and
-windows start every `stride` keyframes (stride = Q: neighbouring windows share their end keyframe).
+windows start every `stride` keyframes (stride = Q: neighbouring windows share their end keyframe;
+stride = 1: every frame is covered by Q or Q+1 windows). Overlapping outputs are averaged with a
+Hann taper, so each window fades out towards its ends and the seams between windows stay smooth.
 The last window is padded with the last keyframe and its output trimmed, so every frame gets a pose.
 """
 from __future__ import annotations
@@ -41,17 +43,23 @@ def gather_windows(keyframes: np.ndarray, starts: np.ndarray, q: int) -> np.ndar
     return keyframes[idx]
 
 
+def taper(t: int) -> np.ndarray:
+    """(T,) Hann weights of a window's frames for averaging overlaps: small at the ends, never 0."""
+    return np.sin(np.pi * (np.arange(t) + 0.5) / t) ** 2
+
+
 def merge_windows(outputs: np.ndarray, starts: np.ndarray, k: int, n_frames: int) -> np.ndarray:
-    """(W, T, ...) window outputs -> (n_frames, ...) with overlapping frames averaged."""
+    """(W, T, ...) window outputs -> (n_frames, ...), overlapping frames averaged with `taper`."""
     t = outputs.shape[1]
+    w = taper(t)
     acc = np.zeros((n_frames,) + outputs.shape[2:], dtype=np.float64)
     count = np.zeros(n_frames)
     for s, out in zip(starts * k, outputs):
         n = min(t, n_frames - s)
         if n <= 0:
             continue
-        acc[s:s + n] += out[:n]
-        count[s:s + n] += 1
+        acc[s:s + n] += out[:n] * w[:n].reshape((-1,) + (1,) * (out.ndim - 1))
+        count[s:s + n] += w[:n]
     if (count == 0).any():
         raise ValueError("windows do not cover every frame")
     return (acc / count.reshape((-1,) + (1,) * (acc.ndim - 1))).astype(outputs.dtype)
