@@ -16,6 +16,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from app.controls import PipelineControls
+from app.readout import flops_text
 from app.session import IDLE, PAUSED, RUNNING
 from app.views import PoseView3D
 from app.window import DEMO_VIDEO, MainWindow
@@ -116,7 +117,11 @@ def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbo
     r = window.readout
     for key in ("estimator", "refiner", "effective"):
         assert number(r.value(key)) > 0 and "FLOPs" in r.value(key)
-    assert r.value("estimator").endswith("MFLOPs") and r.value("refiner").endswith("kFLOPs")
+    flops = result.info.flops                             # what the pipeline counted
+    for key, value in (("estimator", flops.estimator_per_frame), ("refiner", flops.refiner_per_frame),
+                       ("effective", flops.effective_per_frame)):
+        assert r.value(key) == flops_text(value)
+    assert 1e8 < flops.estimator_per_frame and 1e5 < flops.refiner_per_frame < 1e7
     assert number(r.value("theoretical")) > 5
     assert number(r.value("fps")) > 1 and number(r.value("measured")) > 0.5
     assert number(r.value("estimator_ms")) > 1
