@@ -43,12 +43,15 @@ def dense_static(path):
     return np.stack([r.image if r is not None else np.full((33, 2), np.nan, np.float32) for r in out])
 
 
-# Measured on these videos with the shipped K=10 live model (docs/benchmarks.md has the
-# numbers): refined poses agree with MediaPipe run on every frame to within ~0.1 torso
-# lengths on average and >= 0.9 PCK@0.1 where one person is in view. The bounds leave room for
-# MediaPipe's own frame-to-frame jitter (0.02-0.05 torso) but fail if in-between frames were
-# wrong (plain holding of keyframes gives ~0.2 on the moving demo).
-AGREEMENT = {"pose2sim_single/cam01.mp4": (0.12, 0.9), "carphone.mp4": (0.12, 0.9)}
+# Measured with the shipped K=10 live model (image_k10_q3), against MediaPipe run on every frame,
+# mean body-joint error in torso lengths / PCK@0.1: pose2sim cam01 0.031 / 0.99, cam03 0.037 /
+# 0.99, carphone 0.026 / 1.00. Holding each keyframe until the next gives 0.093 and 0.107 on the
+# two moving views: the bounds (about twice the measured error) fail if the in-between frames
+# were not recovered, and leave room for MediaPipe's own frame-to-frame jitter (1-2 % of the
+# torso on these clips, docs/noise_calibration.md). The man in the car barely moves, so there
+# the bound mainly checks that refinement adds no error of its own.
+AGREEMENT = {"pose2sim_single/cam01.mp4": (0.06, 0.95), "pose2sim_single/cam03.mp4": (0.06, 0.95),
+             "carphone.mp4": (0.04, 0.98)}
 
 
 @pytest.mark.parametrize("name", sorted(AGREEMENT))
