@@ -6,6 +6,7 @@ The GUI worker and the headless command both iterate `KeyframePipeline.run`.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,8 @@ class VideoSummary:
                        f"{d['estimator_speedup']:.2f}x in estimator time; refined vs dense: "
                        f"{d['error_torso']:.3f} torso lengths mean error, PCK@0.1 {d['pck01']:.3f} "
                        f"({d['frames_compared']} frames)")
+        if s.dropped:
+            out.append(f"  live source: {s.dropped} stale frames dropped because processing fell behind")
         out.append(f"  latency {self.latency_frames} frames ({1000 * self.latency_frames / self.fps:.0f} ms); "
                    + (f"wrote {self.csv} (+ .json)" if self.csv else "no CSV written"))
         return out
@@ -257,10 +260,16 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                    dynamic_ncols=True, leave=True)
         with CsvWriter(csv_path, estimator.skeleton, estimator.has_world) as writer:
             run = pipe.run(source, stop=lambda: stopped["flag"])
+            ended = None
             while True:
                 try:
                     frame, poses = next(run)
                 except StopIteration:
+                    break
+                except SourceError as e:
+                    if not source.live:
+                        raise                       # a truncated file: no CSV
+                    ended = str(e)                  # a camera or stream ends: keep what was read
                     break
                 except KeyboardInterrupt:
                     if not source.live:
@@ -273,6 +282,8 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                 if frame is not None:
                     bar.update(1)
             bar.close()
+            if ended:
+                print(f"note: {ended}; the poses of the frames read are kept", file=sys.stderr)
             if pipe.stats.frames < window:
                 raise SourceError(f"{source.name}: {pipe.stats.frames} frames, fewer than one refiner "
                                   f"window (K*Q+1 = {window}); use a smaller --q or --every")

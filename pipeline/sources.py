@@ -187,7 +187,9 @@ class ThreadedReader:
                  need_pixels: Callable[[int], bool] = lambda i: True):
         self.source = source
         self.drop_stale = source.live if drop_stale is None else drop_stale
-        self.need_pixels = need_pixels
+        # Dropping renumbers frames, so which ones become keyframes is only known downstream:
+        # a live source decodes every frame it hands over.
+        self.need_pixels = (lambda i: True) if self.drop_stale else need_pixels
         self.dropped = 0
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
