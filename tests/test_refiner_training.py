@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline import metrics
-from pipeline.evaluate import REFINER, acceptance, score, synthetic_test_set
+from pipeline.evaluate import PINNED, REFINER, acceptance, score, synthetic_test_set
 from pipeline.interpolate import fill_gaps, interpolate_keyframes
 from pipeline.motion import load_deciwatch
 from pipeline.normalize import normalise, window_stats
@@ -212,7 +212,7 @@ def test_every_frame_is_scored_and_the_tail_padded():
     out = r.refine_sequence(s.keyframes, len(s.gt))
     assert out.shape == s.gt.shape and np.isfinite(out).all()
     res = score(seqs[:2], r, 10, "world")
-    assert set(res) == {"dense input", "nearest", "linear", "quadratic", "cubic", REFINER}
+    assert set(res) == {"dense input", "nearest", "linear", "quadratic", "cubic", REFINER, PINNED}
 
 
 # --- shipped weights ---------------------------------------------------------------------------
@@ -220,11 +220,11 @@ def test_every_frame_is_scored_and_the_tail_padded():
 SHIPPED = sorted(WEIGHTS_DIR.glob("*.json"))
 
 
-def test_weights_are_shipped_for_live_and_file_use():
+def test_weights_are_shipped_for_both_spaces_live_and_larger_q():
     cards = [json.loads(p.read_text()) for p in SHIPPED]
     have = {(c["space"], c["model"]["k"], c["model"]["q"]) for c in cards}
-    assert {("image", 10), ("world", 10)} <= {(s, k) for s, k, _ in have}
-    assert len({q for s, k, q in have if k == 10}) >= 2           # a live Q and a larger Q
+    for space in ("image", "world"):
+        assert {(space, 10, 3), (space, 10, 10)} <= have           # the live Q and a larger Q
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
