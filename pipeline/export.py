@@ -18,6 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .atomic import atomic_write, make_temp
 from .skeleton import Skeleton
 from .streaming import FramePose
 
@@ -48,20 +49,6 @@ def row(pose: FramePose, world: bool) -> list[str]:
         w = pose.world if pose.world is not None else np.full((len(pose.image), 3), np.nan)
         cells += _fmt(w.ravel(), 5)
     return cells
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def make_temp(target: Path) -> tuple[int, Path]:
-    """A temporary sibling of `target` (same folder, so the final rename is atomic) with the
-    permissions a normally created file would get."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.chmod(tmp, 0o666 & ~_umask())
-    return fd, Path(tmp)
 
 
 def check_writable(folder: str | Path) -> Path:
@@ -143,10 +130,6 @@ def versions() -> dict:
 def write_sidecar(csv_path: str | Path, meta: dict) -> Path:
     """`<csv>.json` next to the CSV (atomic), with the run's metadata and library versions."""
     path = Path(csv_path).with_suffix(".json")
-    data = {**meta, "versions": versions()}
-    fd, tmp = make_temp(path)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps({**meta, "versions": versions()}, indent=2, default=str) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path

@@ -7,15 +7,14 @@ so a wrong file is refused with one message naming both sides before anything ru
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .interpolate import fill_gaps
 from .model import MixSynthFormer, ModelConfig, linear_interpolation_matrix
 from .paths import WEIGHTS_DIR
@@ -57,27 +56,15 @@ class ModelCard:
         return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q})"
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(path: str | Path, model: MixSynthFormer, card: ModelCard) -> None:
     """Write `<path>.pt` and `<path>.json` (each atomically)."""
     path = Path(path).with_suffix("")
-    _atomic_write(path.with_suffix(".pt"), lambda p: torch.save(model.state_dict(), p))
+    atomic_write(path.with_suffix(".pt"), lambda p: torch.save(model.state_dict(), p))
     save_card(path, card)
 
 
 def save_card(path: str | Path, card: ModelCard) -> None:
-    _atomic_write(Path(path).with_suffix(".json"),
+    atomic_write(Path(path).with_suffix(".json"),
                   lambda p: Path(p).write_text(json.dumps(asdict(card), indent=2) + "\n"))
 
 

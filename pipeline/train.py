@@ -26,7 +26,8 @@ from .model import MixSynthFormer, ModelConfig, count_parameters
 from .motion import DECIWATCH as DECIWATCH_SKELETON, PairedSequence, load_deciwatch, load_motion_dir
 from .normalize import normalise, window_stats
 from .paths import MOTION_DIR
-from .refiner import ModelCard, _atomic_write, save_weights
+from .atomic import atomic_write
+from .refiner import ModelCard, save_weights
 from .skeleton import BODY12, Skeleton
 from .synth import (CameraRange, MotionAugment, NoiseModel, WindowSampler, corrupt_keyframes)
 
@@ -160,7 +161,7 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
                      "seconds": time.perf_counter() - start, "config": asdict(cfg)}
-            _atomic_write(ckpt, lambda p: torch.save(state, p))
+            atomic_write(ckpt, lambda p: torch.save(state, p))
     bar.close()
     seconds = time.perf_counter() - start
     card = ModelCard(
