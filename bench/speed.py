@@ -8,6 +8,8 @@ Per video, each measurement is repeated and the fastest run kept (the least dist
     in tracking mode (what a dense user would run);
 (c) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread,
     MediaPipe on keyframes, streaming refiner, CSV written), with the estimator's share of the time.
+    K = 10 refines image and world joints (the shipped live models, Q = 3); at K = 5 and 20 only
+    an image refiner ships (Q = 6 and 2), and the world landmarks are interpolated.
 """
 from __future__ import annotations
 

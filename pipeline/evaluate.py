@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motion", type=Path, default=DEFAULT_MOTION)
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stride", type=int, help="window stride in keyframes (default Q)")
+    ap.add_argument("--stride", type=int,
+                    help="window stride in keyframes (default: the model card's runtime stride, 1)")
     ap.add_argument("--update-cards", action="store_true",
                     help="store each table in its model card (with --stride: also the stride the app uses)")
     ap.add_argument("--doc", type=Path, help="rewrite this markdown page with the tables")
