@@ -2,9 +2,12 @@
 
     python bench/refiner_cost.py
 
-For every shipped model: latency of one window at batch 1 (what the live pipeline does) and of
-64 windows at once (what evaluation and files can do), per window and per output frame (a window
-adds K*Q new frames with the default stride). Median of repeated timings after warm-up.
+For every shipped model: latency of one window at batch 1 (what the live pipeline and the GUI
+do) and of 16 windows per call (what the headless command does with files), normalisation and
+keyframe pinning included; median of repeated timings after warm-up. Per frame means as the
+pipeline runs the model: a window starts at every keyframe (the card's stride, 1), so each
+window adds K frames and every frame is covered by Q windows. The paper counts one window per
+K*Q frames (windows side by side); that figure is given too, for comparison with its table.
 """
 from __future__ import annotations
 
@@ -20,21 +23,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.flops import refiner_flops_per_frame, refiner_window_flops  # noqa: E402
 from pipeline.model import count_parameters  # noqa: E402
 from pipeline.paths import WEIGHTS_DIR  # noqa: E402
+from pipeline.process import FILE_BATCH  # noqa: E402
 from pipeline.refiner import Refiner  # noqa: E402
 
 PAPER = (0.00003, 0.0005)     # GFLOPs per frame reported for MixSynthFormer
 
 
 def latency(refiner: Refiner, batch: int, repeat: int = 30) -> float:
-    """Median seconds for one call on `batch` windows (normalisation included)."""
+    """Median seconds for one call on `batch` windows (normalisation and pinning included)."""
     kf = np.random.default_rng(0).normal(size=(batch, refiner.q + 1, 12, refiner.card.dims))
     kf = (kf * 0.05 + np.linspace(0, 1, 12)[:, None]).astype(np.float32)
+    pin = np.ones(kf.shape[:2], bool)
     for _ in range(5):
-        refiner.refine_windows(kf)
+        refiner.refine_windows(kf, pin)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        refiner.refine_windows(kf)
+        refiner.refine_windows(kf, pin)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -43,33 +48,42 @@ def run() -> dict:
     out = {}
     for card in sorted(WEIGHTS_DIR.glob("*.json")):
         r = Refiner.load(card)
-        new_frames = r.k * r.q
-        b1, b64 = latency(r, 1), latency(r, 64)
+        new_frames = r.k * r.stride                     # frames each window adds, as run
+        b1, bf = latency(r, 1), latency(r, FILE_BATCH)
         out[r.card.name] = {
-            "params": count_parameters(r.model), "k": r.k, "q": r.q, "space": r.card.space,
+            "params": count_parameters(r.model), "k": r.k, "q": r.q, "stride": r.stride, "space": r.card.space,
             "window_gflops": refiner_window_flops(r.model) / 1e9,
-            "gflops_per_frame": refiner_flops_per_frame(r.model) / 1e9,
+            "gflops_per_frame": refiner_flops_per_frame(r.model, r.stride) / 1e9,
+            "gflops_per_frame_paper": refiner_flops_per_frame(r.model, r.q) / 1e9,
             "ms_window_b1": 1000 * b1, "ms_frame_b1": 1000 * b1 / new_frames,
-            "ms_window_b64": 1000 * b64 / 64, "ms_frame_b64": 1000 * b64 / 64 / new_frames}
+            "ms_window_batched": 1000 * bf / FILE_BATCH, "ms_frame_batched": 1000 * bf / FILE_BATCH / new_frames}
         print(r.card.name, out[r.card.name], flush=True)
     return out
 
 
 def markdown(res: dict) -> str:
-    lines = [f"Threads: torch uses {torch.get_num_threads()}. Paper: {PAPER[0]}-{PAPER[1]} GFLOPs per frame.\n",
-             "| model | space | K | Q | parameters | GFLOPs per window | GFLOPs per frame | "
-             "ms per window (batch 1) | ms per frame (batch 1) | ms per window (batch 64) | ms per frame (batch 64) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Threads: torch uses {torch.get_num_threads()}. Batched: {FILE_BATCH} windows per call. "
+             f"Paper: {PAPER[0]}-{PAPER[1]} GFLOPs per frame.\n",
+             "| model | space | K | Q | parameters | GFLOPs per window | GFLOPs per frame, as run | "
+             "GFLOPs per frame, paper's count | ms per window (batch 1) | ms per frame (batch 1) | "
+             "ms per window (batched) | ms per frame (batched) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         lines.append(f"| {name} | {r['space']} | {r['k']} | {r['q']} | {r['params']:,} | "
-                     f"{r['window_gflops']:.4f} | {r['gflops_per_frame']:.5f} | {r['ms_window_b1']:.2f} | "
-                     f"{r['ms_frame_b1']:.4f} | {r['ms_window_b64']:.3f} | {r['ms_frame_b64']:.4f} |")
-    ok_b1 = all(r["ms_frame_b1"] < 0.05 for r in res.values())
-    ok_b64 = all(r["ms_frame_b64"] < 0.05 for r in res.values())
-    in_paper = all(PAPER[0] <= r["gflops_per_frame"] <= PAPER[1] * 1.5 for r in res.values())
-    lines.append(f"\nGoal under 0.05 ms per frame: batch 1 {'met' if ok_b1 else 'NOT met'} for every "
-                 f"model, batched {'met' if ok_b64 else 'NOT met'}. FLOPs per frame "
-                 f"{'within' if in_paper else 'outside'} the paper's range (up to 1.5x its upper end).\n")
+                     f"{r['window_gflops']:.4f} | {r['gflops_per_frame']:.5f} | {r['gflops_per_frame_paper']:.5f} | "
+                     f"{r['ms_window_b1']:.2f} | {r['ms_frame_b1']:.3f} | {r['ms_window_batched']:.3f} | "
+                     f"{r['ms_frame_batched']:.4f} |")
+    ok_b1 = [n for n, r in res.items() if r["ms_frame_b1"] < 0.05]
+    ok_bf = [n for n, r in res.items() if r["ms_frame_batched"] < 0.05]
+    in_paper = all(PAPER[0] <= r["gflops_per_frame_paper"] <= PAPER[1] * 1.5 for r in res.values())
+    lines.append(
+        f"\nGoal under 0.05 ms per frame: batched (headless files) met by {len(ok_bf)} of {len(res)} models; "
+        f"batch 1 (live) met by {len(ok_b1)} of {len(res)}: one window costs 1.5-3 ms whatever its size, "
+        "almost all of it PyTorch's per-operator overhead (a few hundred small operators), and with a "
+        "window at every keyframe that is spent every K frames. Per frame the paper's way (windows side "
+        f"by side) the FLOPs are {'within' if in_paper else 'outside'} the paper's range (up to 1.5x its "
+        "upper end); as run they are Q times that, still under 0.1 % of the estimator's 1.63 GFLOPs per "
+        "call.\n")
     return "\n".join(lines)
 
 

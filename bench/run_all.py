@@ -102,7 +102,7 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 
 ## Speed
 
-{speed.__doc__.split(chr(10) + chr(10), 1)[1].strip()}
+{speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 ![ms per frame](speed.png)
 
@@ -110,13 +110,13 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 
 ## Refiner cost
 
-{refiner_cost.__doc__.split(chr(10) + chr(10), 1)[1].strip()}
+{refiner_cost.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {refiner_cost.markdown(results['refiner'])}
 
 ## Accuracy on real video (no hand labels)
 
-{accuracy.__doc__.split(chr(10) + chr(10), 1)[1].strip()}
+{accuracy.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 ![error and smoothness against K](accuracy.png)
 
@@ -128,7 +128,7 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 
 ## Training time
 
-{train_time.__doc__.split(chr(10) + chr(10), 1)[1].strip()}
+{train_time.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {train_time.markdown(results['training'])}
 

@@ -12,18 +12,20 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .model import MixSynthFormer
+from .model import MixSynthFormer, ModelConfig
 
 
 def refiner_window_flops(model: MixSynthFormer) -> int:
     """FLOPs of one window (batch 1), attention products included."""
-    cfg = model.cfg
-    x = torch.zeros(1, cfg.window, cfg.pose_dim, device=next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
+    return _window_flops(model.cfg)
+
+
+@lru_cache(maxsize=None)
+def _window_flops(cfg: ModelConfig) -> int:
+    """They depend on the architecture only: counted once per configuration."""
+    model = MixSynthFormer(cfg).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    model.train(was_training)
+        model(torch.zeros(1, cfg.window, cfg.pose_dim))
     return int(counter.get_total_flops())
 
 

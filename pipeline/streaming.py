@@ -2,7 +2,8 @@
 
 Frames arrive in order; on keyframes (index % K == 0) the estimator's result comes with them.
 A window of Q+1 keyframes is refined once its last keyframe is known; a frame is emitted once
-the last window covering it is done: at most K*Q frames after it, whatever the stride.
+the last window covering it is done: at most K*Q frames after it, whatever the stride. (Files
+may refine `batch` windows at a time instead, trading that latency for throughput.)
 Overlapping windows are averaged with the Hann taper of `pipeline.windows`. Only the pending frames and the keyframes of unfinished windows
 are kept, so memory stays bounded for an endless camera.
 
@@ -56,6 +57,18 @@ class _Key:
 
 
 @dataclass
+class _Window:
+    """One window being refined: keyframes (image, conf, world) each (Q+1, J, D), their
+    interpolation to all T frames, and which keyframes were detected."""
+    start: int                   # first keyframe
+    keyframes: list[np.ndarray]
+    image: np.ndarray            # (T, J, 2)
+    conf: np.ndarray             # (T, J)
+    world: np.ndarray            # (T, J, 3)
+    pin: np.ndarray              # (Q+1,) bool
+
+
+@dataclass
 class RefinerStats:
     windows: int = 0
     seconds: float = 0.0
@@ -66,9 +79,12 @@ class RefinerStats:
 class StreamingRefiner:
     def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
                  stride: int | None = None, max_gap: int | None = None, pin_keyframes: bool = True,
-                 world_output: bool = True):
+                 world_output: bool = True, batch: int = 1):
         """`world`: refiner for world joints (None: world joints are interpolated);
-        `world_output`: whether frames carry world joints at all (the estimator gives them)."""
+        `world_output`: whether frames carry world joints at all (the estimator gives them);
+        `batch`: windows refined together. 1 for live display; more for files, where latency
+        does not matter and one call on many windows costs a fraction of as many single calls
+        (memory then holds `batch` more windows of keyframes and frames)."""
         if world is not None and (world.k, world.q) != (image.k, image.q):
             raise ValueError(f"image weights have K={image.k}, Q={image.q} but world weights "
                              f"K={world.k}, Q={world.q}")
@@ -79,6 +95,7 @@ class StreamingRefiner:
             raise ValueError(f"window stride must be between 1 and Q={self.q} keyframes")
         self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
         self.pin_keyframes = pin_keyframes
+        self.batch = max(1, batch)
         self.world_output = world_output
         self.skeleton = skeleton
         self.body = [skeleton.index(n) for n in image.skeleton.joints]
@@ -158,9 +175,11 @@ class StreamingRefiner:
             while all(self._keys.get(j, _Key(None)).resolved for j in range(s, s + self.q + 1)):
                 starts.append(s)
                 s += self.stride
-        for s in starts:
-            self._refine_window(s)
-            self._next_window = s + self.stride
+            if len(starts) < self.batch:
+                starts = []                        # wait for a full batch
+        if starts:
+            self._refine_windows(starts)
+            self._next_window = starts[-1] + self.stride
         done = self._n if final else min(self._next_window * self.k, self._n)
         out = [self._emit(f) for f in range(self._next_emit, done)]
         if out:
@@ -170,37 +189,53 @@ class StreamingRefiner:
             del self._keys[j]
         return out
 
-    def _refine_window(self, s: int) -> None:
-        last = max(self._keys)
-        keys = [self._keys[min(j, last)] for j in range(s, s + self.q + 1)]   # pad with the last keyframe
-        has = np.array([k.value is not None for k in keys])
-        if not has.any():
+    def _refine_windows(self, starts: list[int]) -> None:
+        """Refine the windows starting at keyframes `starts` (one call per refiner) and add them,
+        tapered, to the frames they cover."""
+        windows = []
+        for s in starts:
+            last = max(self._keys)
+            keys = [self._keys[min(j, last)] for j in range(s, s + self.q + 1)]   # pad with the last keyframe
+            has = np.array([k.value is not None for k in keys])
+            if not has.any():
+                continue
+            proto = next(k.value for k in keys if k.value is not None)
+            kf = [np.stack([k.value[c] if k.value is not None else proto[c] for k in keys]) for c in range(3)]
+            kf = [fill_gaps(x, has) for x in kf]
+            image, conf, world = (np.einsum("tq,q...->t...", self._m, x) for x in kf)   # eq. 1, all joints
+            pin = np.array([k.raw is not None for k in keys])
+            windows.append(_Window(s, kf, image, conf, world, pin))
+        if not windows:
             return
-        proto = next(k.value for k in keys if k.value is not None)
-        kf = [np.stack([k.value[c] if k.value is not None else proto[c] for k in keys]) for c in range(3)]
-        kf = [fill_gaps(x, has) for x in kf]
-        image, conf, world = (np.einsum("tq,q...->t...", self._m, x) for x in kf)
         t0 = time.perf_counter()
-        image[:, self.body] = self._refine(self.image_refiner, kf[0][:, self.body], keys)
-        if self.world_refiner is not None and np.isfinite(kf[2]).all():
-            world[:, self.body] = self._refine(self.world_refiner, kf[2][:, self.body], keys)
+        self._refine_body(self.image_refiner, windows, "image")
+        if self.world_refiner is not None:
+            self._refine_body(self.world_refiner, [w for w in windows if np.isfinite(w.keyframes[2]).all()],
+                              "world")
         self.stats.seconds += time.perf_counter() - t0
-        self.stats.windows += 1
-        for t in range(self.window):
-            f = s * self.k + t
-            if f >= self._n:
-                break
-            w = self._taper[t]
-            acc = self._acc.setdefault(f, [0.0, 0.0, 0.0, 0.0])
-            acc[0] = acc[0] + w * image[t]
-            acc[1] = acc[1] + w * conf[t]
-            acc[2] = acc[2] + w * world[t]
-            acc[3] += w
+        self.stats.windows += len(windows)
+        for win in windows:
+            for t in range(self.window):
+                f = win.start * self.k + t
+                if f >= self._n:
+                    break
+                w = self._taper[t]
+                acc = self._acc.setdefault(f, [0.0, 0.0, 0.0, 0.0])
+                acc[0] = acc[0] + w * win.image[t]
+                acc[1] = acc[1] + w * win.conf[t]
+                acc[2] = acc[2] + w * win.world[t]
+                acc[3] += w
 
-    def _refine(self, refiner: Refiner, kf: np.ndarray, keys: list[_Key]) -> np.ndarray:
-        """(Q+1, J, D) keyframes -> (T, J, D); pinned to the detected keyframes when asked."""
-        pin = np.array([[k.raw is not None for k in keys]]) if self.pin_keyframes else None
-        return refiner.refine_windows(kf[None], pin)[0]
+    def _refine_body(self, refiner: Refiner, windows: list[_Window], space: str) -> None:
+        """Overwrite the body joints of each window's interpolated `space` ("image" or "world")
+        poses with the refiner's output, pinned to the detected keyframes if asked."""
+        if not windows:
+            return
+        channel = 0 if space == "image" else 2
+        kf = np.stack([w.keyframes[channel][:, self.body] for w in windows])       # (W, Q+1, J, D)
+        pin = np.stack([w.pin for w in windows]) if self.pin_keyframes else None
+        for w, refined in zip(windows, refiner.refine_windows(kf, pin)):
+            getattr(w, space)[:, self.body] = refined
 
     # -- output -------------------------------------------------------------------------------
     def _emit(self, f: int) -> FramePose:

@@ -75,6 +75,22 @@ def test_streaming_equals_refining_the_whole_sequence(refiners, mocap_track, str
     assert np.allclose(got[:, 0], interpolate_keyframes(kf, img[kf, 0], np.arange(n)), atol=1e-3)
 
 
+@pytest.mark.parametrize("batch", [4, 100])
+def test_batched_windows_give_the_same_poses(refiners, mocap_track, batch):
+    """Files refine several windows per call: same poses as one at a time, misses included."""
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    detected = np.ones(len(img), bool)
+    detected[[20, 150, 160]] = False
+    one = stream(StreamingRefiner(image, world, MEDIAPIPE33), img, wor, conf, detected)
+    many = stream(StreamingRefiner(image, world, MEDIAPIPE33, batch=batch), img, wor, conf, detected)
+    assert [p.index for p in many] == list(range(len(img)))
+    assert [(p.keyframe, p.detected) for p in many] == [(p.keyframe, p.detected) for p in one]
+    for name in ("image", "world", "conf"):
+        a, b = (np.stack([getattr(p, name) for p in out]) for out in (one, many))
+        assert np.allclose(a, b, atol=1e-3, equal_nan=True), name
+
+
 def test_pinned_keyframes_carry_the_estimate_and_stay_close(refiners, mocap_track):
     image, world = refiners
     img, wor, conf = mp33_track(*mocap_track)
