@@ -9,6 +9,9 @@ torso lengths, PCK@0.1 and @0.05 of the person's box (from the dense pose); and 
 mean acceleration (second difference, torso lengths per frame²) of dense, refined and linear.
 Frames where the dense reference or a method has no pose, or where the dense pose jumps to
 another person, are left out of all methods alike.
+Reading the acceleration: dense estimates shake from frame to frame, and linear interpolation
+has no acceleration at all between keyframes (only kinks at them), so its figure is a floor, not
+a target; a person's limbs do accelerate, and the refined poses sit in between.
 """
 from __future__ import annotations
 

@@ -109,6 +109,17 @@ def run() -> dict:
     return out
 
 
+WHY = """Why the keyframe pipeline does not reach ten times less estimator time at K = 10 here:
+each MediaPipe call takes longer inside the pipeline than in the dense run, because the reader
+thread decodes the next frames at the same time (FFmpeg keeps 1.4-1.6 of the 2 cores busy on its
+own) and the two share the CPU; the same calls in the dense run, where decoding and estimation
+take turns, cost a tenth (the figure in brackets). Decoding in turn is what bounds end-to-end
+speed: every frame must be decoded, and with MediaPipe on the other core the whole run needs the
+CPU time stated under each table. More cores should shrink both effects (not measured here:
+this machine has two).
+"""
+
+
 def markdown(res: dict) -> str:
     lines = []
     for name, r in res.items():
@@ -138,11 +149,14 @@ def markdown(res: dict) -> str:
         est_ratio = r["dense static"][1] / r["K=10"][1]
         ideal = r["dense static"][1] / r["keyframes only, from dense"]["10"]
         e2e = r["K=10"][0] / r["read"]
+        floor = r["cpu"]["K=10"] / os.cpu_count() / r["read"]
         verdict.append(f"{n}: {est_ratio:.1f}x less estimator time than dense (goal 9.5x: "
                        f"{'met' if est_ratio >= 9.5 else 'NOT met'}; the dense run's own calls on the same "
                        f"keyframes give {ideal:.1f}x); end to end {e2e:.2f}x decode-only "
-                       f"time (goal 1.3x: {'met' if e2e <= 1.3 else 'NOT met'})")
-    return "\n".join(lines) + "\nAt K = 10: " + "; ".join(verdict) + ".\n"
+                       f"time (goal 1.3x: {'met' if e2e <= 1.3 else 'NOT met'}; its CPU time on "
+                       f"{os.cpu_count()} cores allows no less than {floor:.2f}x)")
+    return "\n".join(lines) + "\nAt K = 10: " + "; ".join(verdict) + ".\n\n" + WHY
+
 
 
 if __name__ == "__main__":

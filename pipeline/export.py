@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import tempfile
@@ -38,16 +39,17 @@ def columns(skeleton: Skeleton, world: bool) -> list[str]:
 
 
 def _fmt(values: np.ndarray, digits: int) -> list[str]:
-    return ["" if not np.isfinite(v) else f"{v:.{digits}f}" for v in values]
+    """Numbers as text with `digits` decimals, flattened; NaN (no pose) as an empty cell."""
+    return [f"{v:.{digits}f}" if math.isfinite(v) else "" for v in np.ravel(values).tolist()]
 
 
 def row(pose: FramePose, world: bool) -> list[str]:
-    image = np.column_stack([pose.image, pose.conf])           # (J, 3): x, y, conf
+    xy, conf = _fmt(pose.image, 2), _fmt(pose.conf, 4)
     cells = [str(pose.index), f"{pose.time_s:.4f}", str(int(pose.keyframe)), str(int(pose.detected))]
-    cells += [c for x, y, conf in image for c in _fmt(np.array([x, y]), 2) + _fmt(np.array([conf]), 4)]
+    cells += [c for j in range(len(conf)) for c in (xy[2 * j], xy[2 * j + 1], conf[j])]
     if world:
         w = pose.world if pose.world is not None else np.full((len(pose.image), 3), np.nan)
-        cells += _fmt(w.ravel(), 5)
+        cells += _fmt(w, 5)
     return cells
 
 
