@@ -150,7 +150,16 @@ def test_export_after_the_run_equals_the_headless_csv(window, qtbot, tmp_path):
     cfg = window.session.cfg
     headless = process_video(CARPHONE, tmp_path / "headless", PipelineConfig(k=cfg.k, q=cfg.q),
                              progress=False)
-    pd.testing.assert_frame_equal(pd.read_csv(gui_csv), pd.read_csv(headless.csv))
+    gui, ref = pd.read_csv(gui_csv), pd.read_csv(headless.csv)
+    assert list(gui.columns) == list(ref.columns) and len(gui) == len(ref)
+    exact = ["frame", "time_s", "keyframe", "detected"]
+    pd.testing.assert_frame_equal(gui[exact], ref[exact])
+    # headless refines 16 windows per call, the GUI one: float sums differ in the last bits, so
+    # a value may round the other way, by one unit of the last digit written (2, 4, 5 decimals)
+    for col in gui.columns[4:]:
+        unit = {"x": 1e-2, "y": 1e-2, "f": 1e-4}.get(col[-1], 1e-5)
+        assert gui[col].isna().equals(ref[col].isna()), col
+        assert ((gui[col] - ref[col]).abs().fillna(0) <= 1.01 * unit).all(), col
 
 
 def test_dropping_several_files_queues_them(window, qtbot, clips):
