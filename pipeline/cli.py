@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--world-weights", type=Path, help="world-space (3D) refiner weights")
     ap.add_argument("--no-world", action="store_true", help="leave the 3D world landmarks out")
     ap.add_argument("--no-pin", action="store_true",
-                    help="let the refiner change keyframes too (default: keyframes keep the estimator's pose)")
+                    help="let the refiner change keyframes' image joints too (default: they keep the "
+                         "estimator's pose)")
+    ap.add_argument("--pin-world", action="store_true",
+                    help="keyframes keep the estimator's world joints too (default: refined, which is "
+                         "more accurate; docs/refiner.md)")
     ap.add_argument("--dense", action="store_true",
                     help="also run the estimator on every frame and report the measured speed-up")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
     cfg = PipelineConfig(k=args.every, q=args.q, stride=args.stride, estimator=args.estimator,
                          keyframe_mode=args.mode, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
-                         pin_keyframes=not args.no_pin, dense=args.dense)
+                         pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
     from .process import process_video   # after argument errors: keeps --help fast
 
     try:

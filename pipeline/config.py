@@ -18,7 +18,8 @@ class PipelineConfig:
     weights: Path | None = None      # image-space refiner; None: the shipped weights for K, Q
     world_weights: Path | None = None
     world: bool = True               # also refine the world (3D) landmarks
-    pin_keyframes: bool = True       # keyframes keep the estimator's own pose
+    pin_keyframes: bool = True       # detected keyframes keep the estimator's own image pose
+    pin_world: bool = False          # ... and world pose (costs 3D accuracy: docs/refiner.md)
     dense: bool = False              # also run the estimator on every frame (baseline)
     device: str = "cpu"
 

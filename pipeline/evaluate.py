@@ -155,9 +155,10 @@ sequence seen by 4 fixed virtual cameras and corrupted with the model card's det
 (fixed seed). Every frame is scored. Keyframes are frames 0, K, 2K, ...; the baselines interpolate
 the same noisy keyframes (scipy `interp1d`, held after the last keyframe); *dense input* is the
 noisy detection of every frame, what running the estimator on every frame would give.
-*MixSynthFormer* is the refiner's own output; *keyframes pinned* is what the app and the CSV give
-by default: detected keyframes keep the estimator's pose and the refined in-between frames are
-shifted to meet them.
+*MixSynthFormer* is the refiner's own output; *keyframes pinned*: detected keyframes keep the
+estimator's pose and the refined in-between frames are shifted to meet them. By default the app
+and the CSV pin image joints (keyframe rows and the overlay show the estimator's own detection)
+and not world joints, where pinning costs about 10 mm (`--no-pin`, `--pin-world` change that).
 2D: PCK at alpha * max(w, h) of the ground-truth box. 3D: root-relative (hip mid-point) MPJPE and
 acceleration error (second difference), in mm.
 """

@@ -71,7 +71,7 @@ class KeyframePipeline:
         self.k, self.q = image.k, image.q
         self.stride = cfg.stride or image.stride
         self.streaming = StreamingRefiner(image, world, estimator.skeleton, self.stride,
-                                          pin_keyframes=cfg.pin_keyframes,
+                                          pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
                                           world_output=estimator.has_world, batch=batch)
         self.stats = RunStats()
         self.flops = FlopsReadout(

@@ -79,8 +79,12 @@ class RefinerStats:
 class StreamingRefiner:
     def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
                  stride: int | None = None, max_gap: int | None = None, pin_keyframes: bool = True,
-                 world_output: bool = True, batch: int = 1):
+                 pin_world: bool = False, world_output: bool = True, batch: int = 1):
         """`world`: refiner for world joints (None: world joints are interpolated);
+        `pin_keyframes`: detected keyframes keep the estimator's own image joints (and the
+        refined frames between them are shifted to meet them); `pin_world`: the same for the
+        world joints (off by default: MediaPipe's depth is noisy and the refined keyframes are
+        closer to the truth, docs/refiner.md);
         `world_output`: whether frames carry world joints at all (the estimator gives them);
         `batch`: windows refined together. 1 for live display; more for files, where latency
         does not matter and one call on many windows costs a fraction of as many single calls
@@ -94,7 +98,7 @@ class StreamingRefiner:
         if not 1 <= self.stride <= self.q:
             raise ValueError(f"window stride must be between 1 and Q={self.q} keyframes")
         self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
-        self.pin_keyframes = pin_keyframes
+        self.pin_keyframes, self.pin_world = pin_keyframes, pin_world
         self.batch = max(1, batch)
         self.world_output = world_output
         self.skeleton = skeleton
@@ -233,7 +237,8 @@ class StreamingRefiner:
             return
         channel = 0 if space == "image" else 2
         kf = np.stack([w.keyframes[channel][:, self.body] for w in windows])       # (W, Q+1, J, D)
-        pin = np.stack([w.pin for w in windows]) if self.pin_keyframes else None
+        pinned = self.pin_keyframes if space == "image" else self.pin_world
+        pin = np.stack([w.pin for w in windows]) if pinned else None
         for w, refined in zip(windows, refiner.refine_windows(kf, pin)):
             getattr(w, space)[:, self.body] = refined
 
@@ -249,12 +254,16 @@ class StreamingRefiner:
         acc = self._acc.pop(f, None)
         time_s = self._times.pop(f)
         n = len(self.skeleton)
-        if self.pin_keyframes and off == 0 and a is not None and a.raw is not None:
-            image, conf, world = self._values(a.raw)          # exactly the estimator's pose
-        elif valid and acc is not None and acc[3] > 0:
+        if valid and acc is not None and acc[3] > 0:
             image, conf, world = (acc[c] / acc[3] for c in range(3))
         else:
             image, conf, world = np.full((n, 2), np.nan), np.full(n, np.nan), np.full((n, 3), np.nan)
+        if off == 0 and a is not None and a.raw is not None:  # a detected keyframe
+            raw_image, raw_conf, raw_world = self._values(a.raw)
+            if self.pin_keyframes:
+                image, conf = raw_image, raw_conf             # exactly the estimator's pose
+            if self.pin_world:
+                world = raw_world
         self.stats.frames_out += 1
         return FramePose(f, time_s, off == 0, detected, image.astype(np.float32),
                          conf.astype(np.float32),

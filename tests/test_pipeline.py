@@ -62,7 +62,7 @@ def test_streaming_equals_refining_the_whole_sequence(refiners, mocap_track, str
     image, world = refiners
     img, wor, conf = mp33_track(*mocap_track)
     n = 95                                              # not a multiple of K: a padded tail
-    sr = StreamingRefiner(image, world, MEDIAPIPE33, stride=stride, pin_keyframes=pin)
+    sr = StreamingRefiner(image, world, MEDIAPIPE33, stride=stride, pin_keyframes=pin, pin_world=pin)
     out = stream(sr, img[:n], wor[:n], conf[:n])
     assert [p.index for p in out] == list(range(n))
     kf = keyframe_indices(n, 10)
@@ -98,6 +98,11 @@ def test_pinned_keyframes_carry_the_estimate_and_stay_close(refiners, mocap_trac
     for p in out:
         if p.keyframe:
             assert np.array_equal(p.image, img[p.index]) and p.raw is not None and p.detected
+    # by default the world joints are not pinned: keyframes get the refiner's own 3D pose
+    n, kf = len(img), keyframe_indices(len(img), 10)
+    got_w = np.stack([p.world for p in out])[:, MP_BODY]
+    assert np.allclose(got_w, world.refine_sequence(wor[kf][:, MP_BODY], n), atol=1e-5)
+    assert not np.allclose(got_w[kf], wor[kf][:, MP_BODY], atol=1e-5)
     truth = img[:, MP_BODY]
     kf = keyframe_indices(len(img), 10)
     linear = interpolate_keyframes(kf, truth[kf], np.arange(len(img)))
