@@ -8,8 +8,8 @@ Per video, each measurement is repeated and the fastest run kept (the least dist
     in tracking mode (what a dense user would run);
 (c) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread,
     MediaPipe on keyframes, streaming refiner, CSV written), with the estimator's share of the time.
-    K = 10 refines image and world joints (the shipped live models, Q = 3); at K = 5 and 20 only
-    an image refiner ships (Q = 6 and 2), and the world landmarks are interpolated.
+    Image and world joints are refined, with the shipped live models: Q = 6, 3 and 2 for
+    K = 5, 10 and 20.
 In (b) and (c) MediaPipe is created and called once on the first frame before the clock starts,
 as in the app, where one estimator serves the whole session: its first call costs 40-60 ms extra,
 which would otherwise weigh ten times more on the keyframe runs than on the dense ones.
