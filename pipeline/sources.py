@@ -6,6 +6,7 @@ with `grab()`, which demuxes and decodes but does not convert to BGR.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -21,6 +22,18 @@ VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 
 _MAGIC = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"OggS",
           b"FLV", b"0&\xb2u")      # MP4/MOV, AVI, Matroska/WebM, MPEG-PS, MPEG-ES, Ogg, FLV, ASF
+
+
+def decoder_threads() -> int:
+    """FFmpeg threads for decoding: every core but one, which is left to the estimator. On two
+    cores FFmpeg's default (all of them) made each MediaPipe call 10-15 % slower for no gain in
+    throughput (bench/speed.py)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def open_ffmpeg(spec: str) -> cv2.VideoCapture:
+    """A file or stream through FFmpeg, decoding on `decoder_threads()`."""
+    return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decoder_threads()])
 
 
 def looks_like_video(path: Path) -> bool:
@@ -86,11 +99,14 @@ class VideoSource:
                 raise SourceError(f"{path} is a folder, not a video")
             if path.stat().st_size == 0:
                 raise SourceError(f"{path.name}: empty file (0 bytes)")
-            cap = cv2.VideoCapture(str(path))
+            cap = open_ffmpeg(str(path))
+            if not cap.isOpened():           # not for FFmpeg: OpenCV's other backends may know it
+                cap.release()
+                cap = cv2.VideoCapture(str(path))
         elif self.kind == "camera":
             cap = cv2.VideoCapture(self.spec)
         else:
-            cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG)
+            cap = open_ffmpeg(self.spec)
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._cannot_open())
