@@ -115,7 +115,7 @@ with the reader thread, which decodes the next frames meanwhile, so it can take 
 same call in the dense run, where decoding and estimation take turns (the figure in brackets is
 what those calls cost there). The pipeline therefore decodes on all cores but one
 (`pipeline.sources.decoder_threads`, one thread here); with FFmpeg's default of every core, each
-call was 10-15 % slower and the ratio 8.2-9.2x. End to end: every frame must be decoded, and on
+call was 10-15 % slower and the ratio 7.4-9.2x. End to end: every frame must be decoded, and on
 two cores the run cannot beat its CPU time over two (stated under each table); the tall
 1080x1920 clip decodes fast but MediaPipe works harder on it, so its floor is already above
 1.3x. Timings on this shared machine move by 10-20 % between runs.
