@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.config import PipelineConfig, load_refiners  # noqa: E402
 from pipeline.estimators import MediaPipePose  # noqa: E402
 from pipeline.paths import ASSETS_DIR, VIDEO_DIR  # noqa: E402
-from pipeline.process import process_video  # noqa: E402
+from pipeline.process import process_video, run_dense  # noqa: E402
 from pipeline.sources import VideoSource  # noqa: E402
 
 VIDEOS = [ASSETS_DIR / "demo.mp4", VIDEO_DIR / "pose2sim_single" / "cam01.mp4"]
@@ -61,17 +61,10 @@ def dense(path: Path, static: bool) -> tuple[float, float, dict]:
     spent on the keyframes of each K alone (MediaPipe's cost varies with the frame's content:
     a frame with nobody found skips the landmark model)."""
     est = warm_estimator(path, static)
-    calls = []
-    start = time.perf_counter()
-    with VideoSource(path) as src:
-        for frame in src.frames():
-            t = time.perf_counter()
-            est.estimate(frame.image)
-            calls.append(time.perf_counter() - t)
-    wall = time.perf_counter() - start
+    _, wall, calls = run_dense(path, est)
     est.close()
     n = len(calls)
-    return wall / n, sum(calls) / n, {str(k): sum(calls[::k]) / n for k in KS}
+    return wall / n, calls.sum() / n, {str(k): calls[::k].sum() / n for k in KS}
 
 
 def keyframe(path: Path, k: int) -> tuple[float, float, float]:

@@ -196,9 +196,8 @@ class StreamingRefiner:
     def _refine_windows(self, starts: list[int]) -> None:
         """Refine the windows starting at keyframes `starts` (one call per refiner) and add them,
         tapered, to the frames they cover."""
-        windows = []
+        windows, last = [], max(self._keys)
         for s in starts:
-            last = max(self._keys)
             keys = [self._keys[min(j, last)] for j in range(s, s + self.q + 1)]   # pad with the last keyframe
             has = np.array([k.value is not None for k in keys])
             if not has.any():
