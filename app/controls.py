@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu
 from pipeline.config import PipelineConfig
 from pipeline.estimators import ESTIMATORS
 from pipeline.paths import WEIGHTS_DIR
-from pipeline.refiner import WeightsError, load_card
+from pipeline.refiner.runtime import WeightsError, load_card
 
 MODES = ("static", "tracking")
 

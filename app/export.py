@@ -1,6 +1,6 @@
 """CSV export of a finished run's refined poses, off the GUI thread, in the headless schema.
 
-The rows go through `pipeline.export.CsvWriter` (a temporary file renamed into place at the end),
+The rows go through `pipeline.io.export.CsvWriter` (a temporary file renamed into place at the end),
 so a failed or cancelled export leaves the previous file, or none, never half a CSV.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from pipeline.config import PipelineConfig
-from pipeline.export import CsvWriter, ExportError, write_sidecar
+from pipeline.io.export import CsvWriter, ExportError, write_sidecar
 from pipeline.process import RunStats, run_metadata
-from pipeline.refiner import Refiner
+from pipeline.refiner.runtime import Refiner
 
 from .channel import RunEnded, RunInfo
 

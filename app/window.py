@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog
 from pipeline.config import PipelineConfig
 from pipeline.paths import ASSETS_DIR
 from pipeline.process import output_stem
-from pipeline.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
+from pipeline.io.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
 
 from .channel import FrameItem, RunInfo
 from .controls import PipelineControls

@@ -21,8 +21,8 @@ from PySide6.QtCore import QObject, QThread
 from pipeline.config import PipelineConfig, load_refiners
 from pipeline.estimators import make_estimator
 from pipeline.process import KeyframePipeline, RunStats
-from pipeline.refiner import Refiner, load_card
-from pipeline.sources import SourceError, VideoSource
+from pipeline.refiner.runtime import Refiner, load_card
+from pipeline.io.sources import SourceError, VideoSource
 
 from .channel import (Configured, DisplayQueue, FrameItem, Notice, OpenFailed, PlaylistChanged,
                       RunEnded, RunInfo, RunStarted, Snapshot)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.estimators import MediaPipePose  # noqa: E402
 from pipeline.paths import VIDEO_DIR  # noqa: E402
 from pipeline.skeleton import BODY12, BODY12_FROM_MP33, torso_length  # noqa: E402
-from pipeline.sources import VideoSource  # noqa: E402
+from pipeline.io.sources import VideoSource  # noqa: E402
 
 VIDEOS = ["sports2d_demo.mp4", "pose2sim_single/cam01.mp4", "pose2sim_single/cam02.mp4",
           "pose2sim_single/cam03.mp4", "pose2sim_single/cam04.mp4", "carphone.mp4"]

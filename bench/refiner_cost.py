@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.flops import refiner_flops_per_frame, refiner_window_flops  # noqa: E402
-from pipeline.model import count_parameters  # noqa: E402
+from pipeline.refiner.model import count_parameters  # noqa: E402
 from pipeline.paths import WEIGHTS_DIR  # noqa: E402
 from pipeline.process import FILE_BATCH  # noqa: E402
-from pipeline.refiner import Refiner  # noqa: E402
+from pipeline.refiner.runtime import Refiner  # noqa: E402
 
 PAPER = (0.00003, 0.0005)     # GFLOPs per frame reported for MixSynthFormer
 

@@ -20,7 +20,7 @@ import memory  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
 import train_time  # noqa: E402
-from pipeline.export import versions  # noqa: E402
+from pipeline.io.export import versions  # noqa: E402
 from pipeline.paths import REPO_ROOT  # noqa: E402
 
 DOCS = REPO_ROOT / "docs"

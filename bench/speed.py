@@ -30,7 +30,7 @@ from pipeline.config import PipelineConfig, load_refiners  # noqa: E402
 from pipeline.estimators import MediaPipePose  # noqa: E402
 from pipeline.paths import ASSETS_DIR, VIDEO_DIR  # noqa: E402
 from pipeline.process import process_video, run_dense  # noqa: E402
-from pipeline.sources import VideoSource  # noqa: E402
+from pipeline.io.sources import VideoSource  # noqa: E402
 
 VIDEOS = [ASSETS_DIR / "demo.mp4", VIDEO_DIR / "pose2sim_single" / "cam01.mp4"]
 KS = (5, 10, 20)
@@ -107,7 +107,7 @@ WHY = """Reading the goals. Estimator time: a MediaPipe call inside the pipeline
 with the reader thread, which decodes the next frames meanwhile, so it can take longer than the
 same call in the dense run, where decoding and estimation take turns (the figure in brackets is
 what those calls cost there). The pipeline therefore decodes on all cores but one
-(`pipeline.sources.decoder_threads`, one thread here); with FFmpeg's default of every core, each
+(`pipeline.io.sources.decoder_threads`, one thread here); with FFmpeg's default of every core, each
 call was 10-15 % slower and the ratio 7.4-9.2x. End to end: every frame must be decoded, and on
 two cores the run cannot beat its CPU time over two (stated under each table); the tall
 1080x1920 clip decodes fast but MediaPipe works harder on it, so its floor is already above

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.model import MixSynthFormer  # noqa: E402
+from pipeline.refiner.model import MixSynthFormer  # noqa: E402
 from pipeline.paths import MOTION_DIR, WEIGHTS_DIR  # noqa: E402
-from pipeline.synth import NoiseModel  # noqa: E402
-from pipeline.train import MotionBatches, TrainConfig, to_tensors  # noqa: E402
+from pipeline.training.synth import NoiseModel  # noqa: E402
+from pipeline.training.train import MotionBatches, TrainConfig, to_tensors  # noqa: E402
 
 STEPS = 30
 

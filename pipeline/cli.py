@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from .config import PipelineConfig, load_refiners
-from .export import ExportError, check_writable
-from .refiner import WeightsError
-from .sources import SourceError, is_stream_url, list_videos, parse_source
+from .io.export import ExportError, check_writable
+from .refiner.runtime import WeightsError
+from .io.sources import SourceError, is_stream_url, list_videos, parse_source
 
 
 def build_parser() -> argparse.ArgumentParser:

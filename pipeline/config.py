@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .refiner import Refiner, WeightsError, find_weights, load_card
+from .refiner.runtime import Refiner, WeightsError, find_weights, load_card
 from .skeleton import BODY12
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .model import MixSynthFormer, ModelConfig
+from .refiner.model import MixSynthFormer, ModelConfig
 
 
 def refiner_window_flops(model: MixSynthFormer) -> int:

@@ -16,12 +16,12 @@ import numpy as np
 
 from .config import PipelineConfig, load_refiners, weights_summary
 from .estimators import Estimator, make_estimator
-from .export import CsvWriter, check_writable, write_sidecar
+from .io.export import CsvWriter, check_writable, write_sidecar
 from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
-from .refiner import Refiner
+from .refiner.runtime import Refiner
 from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
-from .sources import Frame, SourceError, ThreadedReader, VideoSource
+from .io.sources import Frame, SourceError, ThreadedReader, VideoSource
 from .streaming import FramePose, StreamingRefiner
 
 

@@ -4,7 +4,7 @@ Frames arrive in order; on keyframes (index % K == 0) the estimator's result com
 A window of Q+1 keyframes is refined once its last keyframe is known; a frame is emitted once
 the last window covering it is done: at most K*Q frames after it, whatever the stride. (Files
 may refine `batch` windows at a time instead, trading that latency for throughput.)
-Overlapping windows are averaged with the Hann taper of `pipeline.windows`. Only the pending frames and the keyframes of unfinished windows
+Overlapping windows are averaged with the Hann taper of `pipeline.refiner.windows`. Only the pending frames and the keyframes of unfinished windows
 are kept, so memory stays bounded for an endless camera.
 
 Missed detections: a keyframe with no person is filled by linear interpolation from the detected
@@ -24,10 +24,10 @@ import numpy as np
 
 from .estimators import PoseEstimate
 from .interpolate import fill_gaps
-from .model import linear_interpolation_matrix
-from .refiner import Refiner
+from .refiner.model import linear_interpolation_matrix
+from .refiner.runtime import Refiner
 from .skeleton import MEDIAPIPE33, Skeleton
-from .windows import taper, window_starts
+from .refiner.windows import taper, window_starts
 
 
 @dataclass

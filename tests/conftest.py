@@ -21,7 +21,7 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(scope="session")
 def motion_clips():
-    from pipeline.motion import load_motion_dir
+    from pipeline.training.motion import load_motion_dir
     return load_motion_dir(MOTION_DIR)
 
 
@@ -33,7 +33,7 @@ def demo_video() -> Path:
 @pytest.fixture(scope="session")
 def mocap_track(motion_clips):
     """A real motion seen by a fixed virtual camera: image (T, 12, 2) px and world (T, 12, 3) m."""
-    from pipeline.synth import random_view, resample, to_space
+    from pipeline.training.synth import random_view, resample, to_space
     from pipeline.skeleton import BODY12, root_of
     clip = next(c for c in motion_clips if c.name == "test/jumping/01")     # 17 s
     joints = resample(clip, np.arange(0, clip.seconds, 1 / 30))

@@ -21,7 +21,7 @@ from app.session import IDLE, PAUSED, RUNNING
 from app.views import PoseView3D
 from app.window import DEMO_VIDEO, MainWindow
 from pipeline.config import PipelineConfig
-from pipeline.export import columns
+from pipeline.io.export import columns
 from pipeline.paths import VIDEO_DIR, WEIGHTS_DIR
 from pipeline.process import process_video
 from pipeline.skeleton import MEDIAPIPE33

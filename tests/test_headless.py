@@ -15,7 +15,7 @@ from pipeline.estimators import MediaPipePose
 from pipeline.paths import REPO_ROOT, VIDEO_DIR
 from pipeline.process import agreement, process_video
 from pipeline.skeleton import MEDIAPIPE33
-from pipeline.sources import VideoSource
+from pipeline.io.sources import VideoSource
 
 CFG = PipelineConfig(k=10)
 

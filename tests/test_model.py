@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline.flops import refiner_flops_per_frame, refiner_window_flops
-from pipeline.model import (MixSynthAttention, MixSynthFormer, ModelConfig, SELayer,
+from pipeline.refiner.model import (MixSynthAttention, MixSynthFormer, ModelConfig, SELayer,
                             SynthAttention, count_parameters, linear_interpolation_matrix)
 
 H36M = dict(pose_dim=51, dim=64, depth=4, k=10, q=10, learned_interp=True, se_reduction=4)

@@ -5,13 +5,13 @@ import pytest
 
 from pipeline.config import PipelineConfig, load_refiners
 from pipeline.estimators import PoseEstimate
-from pipeline.export import CsvWriter, ExportError, check_writable, columns
+from pipeline.io.export import CsvWriter, ExportError, check_writable, columns
 from pipeline.interpolate import interpolate_keyframes
 from pipeline.paths import VIDEO_DIR
 from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
-from pipeline.sources import SourceError, VideoSource, list_videos
+from pipeline.io.sources import SourceError, VideoSource, list_videos
 from pipeline.streaming import StreamingRefiner
-from pipeline.windows import gather_windows, keyframe_indices, merge_windows, window_starts
+from pipeline.refiner.windows import gather_windows, keyframe_indices, merge_windows, window_starts
 
 MP_BODY = list(BODY12_FROM_MP33)
 
@@ -237,7 +237,7 @@ def test_folder_listing_finds_videos():
 
 def test_live_reader_drops_stale_frames_when_the_consumer_lags():
     import time
-    from pipeline.sources import ThreadedReader
+    from pipeline.io.sources import ThreadedReader
     src = VideoSource(VIDEO_DIR / "carphone.mp4", loop=True)
     src.live = True                                  # a looping file paced like a camera
     reader = ThreadedReader(src.open(), maxsize=2)
@@ -256,7 +256,7 @@ def test_live_reader_drops_stale_frames_when_the_consumer_lags():
 
 def test_threaded_file_reader_never_drops_a_frame():
     import time
-    from pipeline.sources import ThreadedReader
+    from pipeline.io.sources import ThreadedReader
     src = VideoSource(VIDEO_DIR / "carphone.mp4").open()
     reader = ThreadedReader(src, maxsize=2, need_pixels=lambda i: i % 10 == 0)
     got = []

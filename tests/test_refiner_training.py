@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from pipeline import metrics
-from pipeline.evaluate import PINNED, REFINER, acceptance, score, synthetic_test_set
+from pipeline.training.evaluate import PINNED, REFINER, acceptance, score, synthetic_test_set
 from pipeline.interpolate import fill_gaps, interpolate_keyframes
-from pipeline.motion import load_deciwatch
-from pipeline.normalize import normalise, window_stats
+from pipeline.training.motion import load_deciwatch
+from pipeline.refiner.normalize import normalise, window_stats
 from pipeline.paths import MOTION_DIR, WEIGHTS_DIR
-from pipeline.refiner import Refiner, WeightsError
+from pipeline.refiner.runtime import Refiner, WeightsError
 from pipeline.skeleton import BODY12, H36M17, JHMDB15, torso_length
-from pipeline.synth import NoiseModel, WindowSampler, look_at, random_view, to_space
-from pipeline.train import MotionBatches, TrainConfig, train
+from pipeline.training.synth import NoiseModel, WindowSampler, look_at, random_view, to_space
+from pipeline.training.train import MotionBatches, TrainConfig, train
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -142,8 +142,8 @@ def test_mpjpe_and_accel_error_by_hand():
 
 def test_a_few_training_steps_lower_the_loss_on_real_motion():
     import torch
-    from pipeline.model import MixSynthFormer
-    from pipeline.train import to_tensors
+    from pipeline.refiner.model import MixSynthFormer
+    from pipeline.training.train import to_tensors
     torch.manual_seed(0)
     cfg = TrainConfig(space="image", k=5, q=2, dim=32, depth=2)
     kf, clean = MotionBatches(cfg, MOTION_DIR, NoiseModel())(64, np.random.default_rng(0))
@@ -258,7 +258,7 @@ def test_weights_for_other_joints_or_config_are_refused_naming_both():
 def test_deciwatch_files_train_and_evaluate_end_to_end(tmp_path):
     """3DPW-layout files (14 LSP joints, metres) built from real CMU motion: the --deciwatch path
     of both commands reads them, trains and scores every baseline."""
-    from pipeline import evaluate, train as train_cmd
+    from pipeline.training import evaluate, train as train_cmd
     from pipeline.skeleton import LSP14
     d = np.load(MOTION_DIR / "cmu_mocap.npz")
     names = [str(n) for n in d["joint_names"]]

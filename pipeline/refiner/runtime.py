@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write
-from .interpolate import fill_gaps
+from ..atomic import atomic_write
+from ..interpolate import fill_gaps
 from .model import MixSynthFormer, ModelConfig, linear_interpolation_matrix
-from .paths import WEIGHTS_DIR
+from ..paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
-from .skeleton import SKELETONS, Skeleton
+from ..skeleton import SKELETONS, Skeleton
 from .windows import gather_windows, merge_windows, window_starts
 
 CARD_FORMAT = "keyframe-pose-refiner/1"

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .interpolate import fill_gaps
+from ..interpolate import fill_gaps
 from .motion import MotionClip
-from .skeleton import BODY12, root_of, torso_length
+from ..skeleton import BODY12, root_of, torso_length
 
 SPACES = ("image", "world")
 DISTAL = [BODY12.index(n) for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle")]

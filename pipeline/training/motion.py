@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .skeleton import BODY12, JHMDB15, H36M17, LSP14, MOCAP_TO_BODY12, Skeleton, root_of
+from ..skeleton import BODY12, JHMDB15, H36M17, LSP14, MOCAP_TO_BODY12, Skeleton, root_of
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import Skeleton, root_of, torso_length
+from ..skeleton import Skeleton, root_of, torso_length
 
 MIN_SCALE_FRACTION = 0.25   # torso may not be shorter than this share of the joints' spread
 

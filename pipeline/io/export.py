@@ -19,9 +19,9 @@ from typing import Iterable
 
 import numpy as np
 
-from .atomic import atomic_write, make_temp
-from .skeleton import Skeleton
-from .streaming import FramePose
+from ..atomic import atomic_write, make_temp
+from ..skeleton import Skeleton
+from ..streaming import FramePose
 
 
 class ExportError(OSError):

@@ -1,0 +1,1 @@
+"""Input and output: video sources (files, folders, cameras, streams) and CSV export."""

@@ -1,0 +1,1 @@
+"""Training and evaluation of the refiner: motion-capture readers, synthetic views and detector noise, train, evaluate."""
