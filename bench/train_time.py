@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.refiner.model import MixSynthFormer  # noqa: E402
 from pipeline.paths import MOTION_DIR, WEIGHTS_DIR  # noqa: E402
 from pipeline.training.synth import NoiseModel  # noqa: E402
-from pipeline.training.train import MotionBatches, TrainConfig, to_tensors  # noqa: E402
+from pipeline.training.train import MotionBatches, TrainConfig, masked_l1, to_tensors  # noqa: E402
 
 STEPS = 30
 
@@ -30,14 +30,14 @@ def time_config(cfg: TrainConfig) -> float:
     """Seconds per training step (data generation included), after two warm-up steps."""
     batches = MotionBatches(cfg, MOTION_DIR, NoiseModel())
     rng = np.random.default_rng(0)
-    x, _ = to_tensors(*batches(2, rng), batches.skeleton, "cpu")
+    x = to_tensors(*batches(2, rng), batches.skeleton, "cpu")[0]
     model = MixSynthFormer(cfg.model_config(x.shape[-1]))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     for i in range(STEPS + 2):
         if i == 2:
             t = time.perf_counter()
-        x, y = to_tensors(*batches(cfg.batch, rng), batches.skeleton, "cpu")
-        loss = (model.refine_keyframes(x) - y).abs().mean()
+        x, y, w = to_tensors(*batches(cfg.batch, rng), batches.skeleton, "cpu")
+        loss = masked_l1(model.refine_keyframes(x), y, w)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -107,7 +107,18 @@ LSP14 = Skeleton("lsp14", _LSP, _bones(_LSP, [
     ("right_shoulder", "neck"), ("left_shoulder", "neck"), ("neck", "head_top"),
     ("right_hip", "right_shoulder"), ("left_hip", "left_shoulder")]))
 
-SKELETONS = {s.name: s for s in (MEDIAPIPE33, BODY12, COCO17, JHMDB15, H36M17, LSP14)}
+# HumanEva-I, 15 joints, in the order of VideoPose3D's HumanEva files (root = pelvis, joint 0).
+_HUMANEVA = ("pelvis", "thorax", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
+             "right_elbow", "right_wrist", "left_hip", "left_knee", "left_ankle", "right_hip",
+             "right_knee", "right_ankle", "head")
+HUMANEVA15 = Skeleton("humaneva15", _HUMANEVA, _bones(_HUMANEVA, [
+    ("pelvis", "thorax"), ("thorax", "left_shoulder"), ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"), ("thorax", "right_shoulder"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("pelvis", "left_hip"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("pelvis", "right_hip"), ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"), ("thorax", "head")]))
+
+SKELETONS = {s.name: s for s in (MEDIAPIPE33, BODY12, COCO17, JHMDB15, H36M17, LSP14, HUMANEVA15)}
 
 # Composite joints, as averages of named MediaPipe landmarks. Everything not listed maps by name.
 _FROM_MP = {
@@ -124,7 +135,7 @@ _FROM_MP = {
 # Joint names used by the motion-capture files in ../shared/data/motion (l_/r_ prefixes).
 MOCAP_TO_BODY12 = {n: n.replace("left_", "l_").replace("right_", "r_") for n in _B12}
 
-ROOT_JOINTS = {"body12": ("left_hip", "right_hip"), "h36m17": ("pelvis",),
+ROOT_JOINTS = {"body12": ("left_hip", "right_hip"), "h36m17": ("pelvis",), "humaneva15": ("pelvis",),
                "lsp14": ("left_hip", "right_hip"), "jhmdb15": ("left_hip", "right_hip"),
                "coco17": ("left_hip", "right_hip"), "mediapipe33": ("left_hip", "right_hip")}
 

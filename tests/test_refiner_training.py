@@ -22,9 +22,13 @@ from pipeline.training.train import MotionBatches, TrainConfig, train
 def test_motion_clips_are_body_joints_in_metres(motion_clips):
     names = {c.name for c in motion_clips}
     assert "test/walking/01" in names and "train/walking/01" in names and "walk" in names
-    assert not any(c.source == "gaitkit_gait" for c in motion_clips)   # no arms: not used
+    gait = {c.name: c for c in motion_clips if c.source == "gaitkit_gait"}
+    assert set(gait) == {"healthy", "parkinson", "stroke"}              # legs only: arms completed
+    arms = [BODY12.index(n) for n in ("left_elbow", "right_elbow", "left_wrist", "right_wrist")]
+    assert not gait["stroke"].measured[arms].any() and gait["stroke"].measured.sum() == 8
+    assert gait["healthy"].measured.sum() == 6                          # no shoulders either
     for c in motion_clips:
-        assert c.joints.shape[1:] == (12, 3)
+        assert c.joints.shape[1:] == (12, 3) and np.isfinite(c.joints).all()
         torso = torso_length(c.joints, BODY12)
         assert 0.25 < np.median(torso) < 0.7, c.name                    # metres
     held_out = [c for c in motion_clips if c.split == "test"]
@@ -45,7 +49,7 @@ def test_projection_matches_opencv(motion_clips):
 
 def test_world_space_is_hip_centred_with_y_down(motion_clips):
     sampler = WindowSampler([c for c in motion_clips if c.split == "train"], 31, "world")
-    w = sampler.sample(64, np.random.default_rng(0))
+    w = sampler.sample(64, np.random.default_rng(0))[0]
     hips = w[:, :, [BODY12.index("left_hip"), BODY12.index("right_hip")]].mean(2)
     assert np.allclose(hips, 0, atol=1e-5)
     shoulders_y = w[:, :, [BODY12.index("left_shoulder"), BODY12.index("right_shoulder")], 1].mean(2)
@@ -60,7 +64,7 @@ def test_look_at_is_a_rotation_facing_the_target():
 
 def test_noise_model_sizes_are_fractions_of_the_torso(motion_clips):
     sampler = WindowSampler([c for c in motion_clips if c.split == "train"], 31, "image")
-    clean = sampler.sample(256, np.random.default_rng(0))
+    clean = sampler.sample(256, np.random.default_rng(0))[0]
     quiet = NoiseModel(jitter=(0.03, 0.03 + 1e-9), drift=(1e-9, 2e-9), distal_factor=1,
                        outlier_rate=0, swap_rate=0)
     noisy = quiet.corrupt(clean, np.random.default_rng(1), "image")
@@ -110,8 +114,8 @@ def test_deciwatch_files_are_read_in_their_layout(tmp_path):
              joints_2d=obj([(s + 1).reshape(len(s), -1) for s in seqs]))
     out = load_deciwatch(tmp_path, "jhmdb", "simplepose", "test")
     assert [len(s.gt) for s in out] == [40, 25] and out[0].skeleton is JHMDB15
-    assert np.allclose(out[0].gt * [320, 240], seqs[0], atol=1e-3)          # divided by (W, H)
-    assert np.allclose(out[0].bbox[0], [10 / 320, 20 / 240, 110 / 320, 220 / 240])
+    assert np.allclose(out[0].gt, seqs[0], atol=1e-3)                       # pixels, as stored
+    assert np.allclose(out[0].bbox[0], [10, 20, 110, 220]) and out[0].image_size == (320, 240)
 
     g3 = [rng.normal(size=(30, 17, 3))]
     np.savez(tmp_path / "h36m_gt_test.npz", imgname=obj([np.arange(30)]), joints_3d=obj([g3[0].reshape(30, -1)]))
@@ -146,8 +150,8 @@ def test_a_few_training_steps_lower_the_loss_on_real_motion():
     from pipeline.training.train import to_tensors
     torch.manual_seed(0)
     cfg = TrainConfig(space="image", k=5, q=2, dim=32, depth=2)
-    kf, clean = MotionBatches(cfg, MOTION_DIR, NoiseModel())(64, np.random.default_rng(0))
-    x, y = to_tensors(kf, clean, BODY12, "cpu")
+    kf, clean, measured = MotionBatches(cfg, MOTION_DIR, NoiseModel())(64, np.random.default_rng(0))
+    x, y, _ = to_tensors(kf, clean, measured, BODY12, "cpu")
     model = MixSynthFormer(cfg.model_config(24))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
@@ -281,9 +285,52 @@ def test_deciwatch_files_train_and_evaluate_end_to_end(tmp_path):
     assert rc == 0
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["skeleton"] == "lsp14" and card["space"] == "world" and card["model"]["pose_dim"] == 42
-    seqs = evaluate.deciwatch_test_set(tmp_path, "pw3d", "spin", 5)
+    seqs, _ = evaluate.deciwatch_test_set(tmp_path, "pw3d", "spin", 5)
     r = Refiner.load(out.with_suffix(".json"))
     res = score(seqs, r, 5, "world", skeleton=LSP14)
     assert res["dense input"]["MPJPE (mm)"] == pytest.approx(
         1000 * np.linalg.norm(seqs[0].dense - seqs[0].gt, axis=-1).mean(), rel=0.2)
     assert set(res) >= {"linear", "cubic", REFINER}
+
+
+def _h36m_files(tmp_path, rng):
+    """Human3.6M-17 files in millimetres with y up, built from real CMU motion."""
+    d = np.load(MOTION_DIR / "cmu_mocap.npz")
+    names = [str(n) for n in d["joint_names"]]
+    cmu = {j: j.replace("left_", "l_").replace("right_", "r_") for j in H36M17.joints}
+    cmu.update(pelvis="root", spine="upper_back", thorax="thorax", neck="upper_neck", head="head")
+    idx = [names.index(cmu[j]) for j in H36M17.joints]
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]
+    gt = [1000 * d["test/walking/01"][::4, idx].astype(np.float32)]
+    pred = [g + rng.normal(scale=20, size=g.shape).astype(np.float32) for g in gt]
+    for kind, xs in (("gt", gt), ("fcn", pred)):
+        np.savez(tmp_path / f"h36m_{kind}_test.npz", imgname=obj([np.arange(len(x)) for x in xs]),
+                 joints_3d=obj([x.reshape(len(x), -1) for x in xs]))
+    return gt[0]
+
+
+def test_other_skeletons_are_scored_by_the_twelve_joint_models(tmp_path):
+    """A user's Human3.6M-17 file (mm, y up) is mapped to the 12 body joints, converted to metres
+    and camera axes, and scored; the wrong layout or space gives one clear message."""
+    from pipeline.training import evaluate
+    gt_mm = _h36m_files(tmp_path, np.random.default_rng(0))
+    seqs, note = evaluate.deciwatch_test_set(tmp_path, "h36m", "fcn", 10, BODY12, "world")
+    assert "millimetres" in note and "y points up" in note and seqs[0].gt.shape[1:] == (12, 3)
+    sh = seqs[0].gt[:, [BODY12.index("left_shoulder"), BODY12.index("right_shoulder")], 1].mean()
+    assert sh < 0                                         # shoulders above the hips: y down
+    torso = torso_length(seqs[0].gt, BODY12)
+    assert np.allclose(torso, torso_length(gt_mm, H36M17) / 1000, rtol=1e-4)
+    r = Refiner.load(sorted(WEIGHTS_DIR.glob("world_k10_*.json"))[0])
+    res = score(seqs, r, 10, "world")
+    assert 10 < res["dense input"]["MPJPE (mm)"] < 60 and np.isfinite(res[REFINER]["MPJPE (mm)"])
+    with pytest.raises(ValueError, match="51 values per frame.*14 joints"):
+        load_deciwatch(_as_pw3d(tmp_path), "pw3d", "fcn", "test")
+    with pytest.raises(ValueError, match="3D poses but the model is for image space"):
+        evaluate.deciwatch_test_set(tmp_path, "h36m", "fcn", 10, BODY12, "image")
+
+
+def _as_pw3d(tmp_path):
+    """The same Human3.6M files renamed as 3DPW ones (a user picking the wrong --dataset)."""
+    for kind in ("gt", "fcn"):
+        (tmp_path / f"pw3d_{kind}_test.npz").write_bytes((tmp_path / f"h36m_{kind}_test.npz").read_bytes())
+    return tmp_path

@@ -1,10 +1,12 @@
-"""Training and evaluation pairs from motion capture: virtual cameras and a detector-noise model.
+"""Training and evaluation pairs from motion capture: many bodies, virtual cameras, detector noise.
 
-A clip (metres, +Y up, global trajectory kept) is resampled to video frame rate at a random
-speed, optionally mirrored, seen by a random static camera, and then either projected to pixels
-("image" space, like MediaPipe's image landmarks) or expressed in the camera's axes relative to
-the hip mid-point ("world" space: metres, x right, y down, z away from the camera, like
-MediaPipe's world landmarks). `NoiseModel` turns the clean poses into what a detector gives.
+A clip (metres, +Y up, global trajectory kept) is re-proportioned to a random body (`BodyShape`:
+bones rescaled along the kinematic chain, constant within a window), resampled at a random video
+frame rate and playback speed, optionally mirrored, seen by a random static camera, and then
+either projected to pixels ("image" space, like MediaPipe's image landmarks) or expressed in the
+camera's axes relative to the hip mid-point ("world" space: metres, x right, y down, z away from
+the camera, like MediaPipe's world landmarks). `NoiseModel` turns the clean poses into what a
+detector gives, at a noise level drawn per window from none to heavy.
 """
 from __future__ import annotations
 
@@ -24,20 +26,101 @@ HIPS = [BODY12.index("left_hip"), BODY12.index("right_hip")]
 @dataclass(frozen=True)
 class CameraRange:
     """Ranges the random virtual cameras are drawn from."""
-    distance: tuple[float, float] = (2.5, 8.0)     # m, from the subject's path (beyond its extent)
-    height: tuple[float, float] = (0.4, 2.2)       # m above the floor
-    focal: tuple[float, float] = (0.6, 1.6)        # focal length / image width
-    roll_deg: float = 5.0
+    distance: tuple[float, float] = (2.0, 10.0)    # m, from the subject's path (beyond its extent)
+    height: tuple[float, float] = (0.3, 3.0)       # m above the floor
+    focal: tuple[float, float] = (0.5, 2.0)        # focal length / image width
+    roll_deg: float = 10.0
+    aim_deg: float = 8.0                           # the subject off the image centre, up to this
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720), (1920, 1080), (1080, 1920))
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """Body proportions drawn per window, as ratios to the torso (hip mid-point to shoulder
+    mid-point), log-uniform in each range.
+
+    Centres from Drillis & Contini's segment lengths as fractions of standing height H (Winter,
+    Biomechanics and Motor Control of Human Movement, 4th ed., fig. 4.1): upper arm 0.186 H,
+    forearm 0.146 H, thigh 0.245 H, shank 0.246 H, torso (hip to shoulder joint) about 0.29 H,
+    i.e. 0.64, 0.50, 0.85 and 0.85 torso lengths. The ranges span adults of both sexes, children
+    from about six years (shorter limbs for their trunk) and where detectors put the joints:
+    shoulder width from joint centres (about 0.6) to MediaPipe's landmarks and broad shoulders
+    (1.0); hip width from hip-joint centres (0.35) to the wide hip landmarks of MediaPipe and of
+    gait laboratories' markers (1.0). `limbs` scales all four limb segments together (long- or
+    short-limbed people), on top of each segment's own factor; left and right differ by up to
+    `asymmetry`.
+    """
+    torso_m: tuple[float, float] = (0.38, 0.62)
+    shoulder_width: tuple[float, float] = (0.55, 1.0)
+    hip_width: tuple[float, float] = (0.3, 1.0)
+    upper_arm: tuple[float, float] = (0.55, 0.75)
+    forearm: tuple[float, float] = (0.42, 0.6)
+    thigh: tuple[float, float] = (0.72, 1.0)
+    shank: tuple[float, float] = (0.72, 1.0)
+    limbs: tuple[float, float] = (0.88, 1.12)
+    asymmetry: float = 0.03
+
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> dict[str, np.ndarray]:
+        """Bone lengths in metres: torso, shoulder_width, hip_width () and, per side (left, right),
+        upper_arm, forearm, thigh, shank (2,); with `n`, n bodies: (n,) and (n, 2)."""
+        shape = () if n is None else (n,)
+        logu = lambda r: np.exp(rng.uniform(*np.log(r), size=shape))
+        torso = logu(self.torso_m)
+        limbs = logu(self.limbs)
+        body = {"torso": torso, "shoulder_width": torso * logu(self.shoulder_width),
+                "hip_width": torso * logu(self.hip_width)}
+        for seg in ("upper_arm", "forearm", "thigh", "shank"):
+            side = np.exp(rng.uniform(-1, 1, shape + (2,)) * self.asymmetry / 2)
+            body[seg] = (torso * limbs * logu(getattr(self, seg)))[..., None] * side
+        return body
+
+
+_J = BODY12.index
+
+
+def reshape_body(joints: np.ndarray, body: dict[str, np.ndarray]) -> np.ndarray:
+    """(..., T, 12, 3) joints, +Y up -> the same motion performed by a body with `body`'s bone
+    lengths (`BodyShape.sample`, with the same leading shape): every bone keeps its direction and
+    gets its new length, rebuilt from the hip mid-point outwards (forward kinematics on the
+    directions), so bone lengths are constant over the sequence. The hip mid-point's path is
+    scaled by the change in leg length (longer legs: longer strides, higher pelvis), so feet stay
+    near the floor."""
+    j = joints.astype(np.float64)
+    unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    size = lambda x: np.asarray(x, float)[..., None, None]            # (...) -> (..., 1, 1)
+    side_len = lambda seg, s: np.asarray(body[seg], float)[..., s][..., None, None]
+    bone = lambda a, b: np.linalg.norm(j[..., _J(b), :] - j[..., _J(a), :], axis=-1)
+    out = np.empty_like(j)
+    pelvis = j[..., [_J("left_hip"), _J("right_hip")], :].mean(-2)                  # (..., T, 3)
+    legs_old = np.median(bone("left_hip", "left_knee") + bone("left_knee", "left_ankle"), axis=-1)
+    g = (np.asarray(body["thigh"])[..., 0] + np.asarray(body["shank"])[..., 0]) / np.maximum(legs_old, 1e-6)
+    new_pelvis = pelvis.copy()
+    start = pelvis[..., :1, :]
+    new_pelvis[..., [0, 2]] = (start + (pelvis - start) * size(g))[..., [0, 2]]
+    new_pelvis[..., 1] = pelvis[..., 1] * np.asarray(g)[..., None]
+    neck_old = j[..., [_J("left_shoulder"), _J("right_shoulder")], :].mean(-2)
+    neck = new_pelvis + unit(neck_old - pelvis) * size(body["torso"])
+    for s, side in enumerate(("left", "right")):
+        d = lambda a, b: unit(j[..., _J(f"{side}_{b}"), :] - j[..., _J(f"{side}_{a}"), :])
+        hip = new_pelvis + unit(j[..., _J(f"{side}_hip"), :] - pelvis) * size(body["hip_width"]) / 2
+        knee = hip + d("hip", "knee") * side_len("thigh", s)
+        ankle = knee + d("knee", "ankle") * side_len("shank", s)
+        sh = neck + unit(j[..., _J(f"{side}_shoulder"), :] - neck_old) * size(body["shoulder_width"]) / 2
+        elbow = sh + d("shoulder", "elbow") * side_len("upper_arm", s)
+        wrist = elbow + d("elbow", "wrist") * side_len("forearm", s)
+        for name, v in (("hip", hip), ("knee", knee), ("ankle", ankle), ("shoulder", sh),
+                        ("elbow", elbow), ("wrist", wrist)):
+            out[..., _J(f"{side}_{name}"), :] = v
+    return out.astype(joints.dtype)
 
 
 @dataclass(frozen=True)
 class MotionAugment:
     """How clips are turned into video-like windows."""
-    fps: float = 30.0                              # video frame rate the windows are sampled at
-    speed: tuple[float, float] = (0.5, 1.6)        # playback speed, log-uniform (0.5 = 60 fps video)
+    fps: tuple[float, float] = (20.0, 60.0)        # video frame rate, log-uniform
+    speed: tuple[float, float] = (0.5, 1.5)        # playback speed of the motion, log-uniform
     mirror: bool = True                            # flip left/right half of the time
-    hip_width: tuple[float, float] = (1.0, 1.8)    # MediaPipe's hip points sit wider than joint centres
+    reshape: bool = True                           # a random `BodyShape` per window
     edge_hold: float = 0.2                         # share of a window that may hold a clip's end pose
 
 
@@ -72,25 +155,32 @@ class NoiseModel:
         return asdict(self)
 
     def corrupt(self, clean: np.ndarray, rng: np.random.Generator, space: str,
-                frame_dt: float = 1 / 30) -> np.ndarray:
-        """(N, T, J, D) clean poses sampled every `frame_dt` seconds -> noisy poses (no misses)."""
+                frame_dt: float = 1 / 30, level: np.ndarray | float = 1.0) -> np.ndarray:
+        """(N, T, J, D) clean poses sampled every `frame_dt` seconds ((N,) or scalar) -> noisy poses
+        (no misses).
+
+        `level` (N,) or scalar: how noisy each window's detector is, as a multiple of this model
+        (0: clean; 2: twice the jitter and drift, twice the outlier and swap rates)."""
         n, t, j, d = clean.shape
+        level = np.broadcast_to(np.asarray(level, float), (n,))
         torso = torso_length(clean, BODY12).mean(axis=1)[:, None, None, None]       # (N,1,1,1)
         logu = lambda r: np.exp(rng.uniform(*np.log(r), size=(n, 1, 1, 1)))
         scale = np.ones((1, 1, j, d))
         scale[:, :, DISTAL] *= self.distal_factor
         if space == "world":
             scale[..., 2] *= self.depth_factor
-        rho = np.exp(-frame_dt / logu(self.drift_time))[:, 0]                        # (N,1,1)
+        dt = np.broadcast_to(np.asarray(frame_dt, float), (n,))[:, None, None, None]
+        rho = np.exp(-dt / logu(self.drift_time))[:, 0]                              # (N,1,1)
         drift = np.empty(clean.shape)
         drift[:, 0] = rng.standard_normal((n, j, d))
         for i in range(1, t):
             drift[:, i] = rho * drift[:, i - 1] + np.sqrt(1 - rho ** 2) * rng.standard_normal((n, j, d))
         noise = rng.standard_normal(clean.shape) * logu(self.jitter) + drift * logu(self.drift)
-        noisy = clean + noise * scale * torso
-        outliers = rng.random((n, t, j, 1)) < self.outlier_rate
+        noisy = clean + noise * scale * torso * level[:, None, None, None]
+        rate = lambda r: np.minimum(r * level, 0.5)
+        outliers = rng.random((n, t, j, 1)) < rate(self.outlier_rate)[:, None, None, None]
         noisy += outliers * rng.standard_normal(clean.shape) * self.outlier_scale * torso
-        swaps = rng.random((n, t)) < self.swap_rate
+        swaps = rng.random((n, t)) < rate(self.swap_rate)[:, None]
         noisy[swaps] = noisy[swaps][:, BODY12.mirror]
         return noisy.astype(clean.dtype)
 
@@ -127,7 +217,9 @@ def random_view(path: np.ndarray, rng: np.random.Generator, cam: CameraRange = C
     dist = rng.uniform(*cam.distance) + extent
     pos = centre + np.array([dist * np.sin(yaw), 0.0, dist * np.cos(yaw)])
     pos[1] = rng.uniform(*cam.height)
-    target = centre + np.array([0.0, rng.uniform(-0.3, 0.3), 0.0])
+    aim = np.tan(np.deg2rad(rng.uniform(-cam.aim_deg, cam.aim_deg, 2))) * dist
+    side = np.array([np.cos(yaw), 0.0, -np.sin(yaw)])               # horizontal, across the view
+    target = centre + np.array([0.0, rng.uniform(-0.3, 0.3) + aim[1], 0.0]) + aim[0] * side
     rot = look_at(pos, target, np.deg2rad(rng.uniform(-cam.roll_deg, cam.roll_deg)))
     w, h = cam.sizes[rng.integers(len(cam.sizes))]
     focal = rng.uniform(*cam.focal) * w
@@ -156,54 +248,66 @@ def resample(clip: MotionClip, times: np.ndarray) -> np.ndarray:
     return (1 - frac) * clip.joints[i0] + frac * clip.joints[i1]
 
 
-def widen_hips(joints: np.ndarray, factor: float) -> np.ndarray:
-    mid = joints[:, HIPS].mean(axis=1, keepdims=True)
-    out = joints.copy()
-    out[:, HIPS] = mid + (joints[:, HIPS] - mid) * factor
-    return out
-
-
 def mirror_world(joints: np.ndarray) -> np.ndarray:
-    """Reflect through the world's x = 0 plane and swap left/right labels: a real mirrored motion."""
-    out = joints[:, BODY12.mirror].copy()
+    """(..., 12, 3): reflect through the world's x = 0 plane and swap left/right labels: a real
+    mirrored motion."""
+    out = joints[..., BODY12.mirror, :].copy()
     out[..., 0] *= -1
     return out
 
 
 class WindowSampler:
-    """Draws clean windows (N, T, 12, D) from clips, weighted by duration (capped at 10 s per clip)."""
+    """Draws clean windows (N, T, 12, D) from clips, weighted by duration (capped at 10 s per clip),
+    each with its own body, frame rate, speed, mirroring and camera."""
 
     def __init__(self, clips: list[MotionClip], frames: int, space: str,
-                 augment: MotionAugment = MotionAugment(), camera: CameraRange = CameraRange()):
+                 augment: MotionAugment = MotionAugment(), camera: CameraRange = CameraRange(),
+                 body: BodyShape = BodyShape()):
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}")
         if not clips:
             raise ValueError("no motion clips to sample from")
         self.clips, self.frames, self.space = clips, frames, space
-        self.augment, self.camera = augment, camera
+        self.augment, self.camera, self.body = augment, camera, body
         w = np.array([min(c.seconds, 10.0) + 0.5 for c in clips])
         self.p = w / w.sum()
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> clean windows (N, T, 12, D), measured joints (N, 12) bool, frame interval (N,) s."""
         out = np.empty((n, self.frames, len(BODY12), 2 if self.space == "image" else 3), np.float32)
+        measured = np.empty((n, len(BODY12)), bool)
+        frame_dt = np.empty(n)
         a = self.augment
-        for i in range(n):
-            clip = self.clips[rng.choice(len(self.clips), p=self.p)]
-            dt = np.exp(rng.uniform(*np.log(a.speed))) / a.fps
-            span = (self.frames - 1) * dt
+        logu = lambda r: np.exp(rng.uniform(*np.log(r), size=n))
+        frame_dt = 1 / logu(a.fps)
+        dt = logu(a.speed) * frame_dt                           # seconds of motion per frame
+        joints = np.empty((n, self.frames, len(BODY12), 3), np.float32)
+        for i, c in enumerate(rng.choice(len(self.clips), size=n, p=self.p)):
+            clip = self.clips[c]
+            span = (self.frames - 1) * dt[i]
             lo = -a.edge_hold * span
             hi = max(clip.seconds - (1 - a.edge_hold) * span, lo)
-            joints = resample(clip, rng.uniform(lo, hi) + dt * np.arange(self.frames))
-            if a.mirror and rng.random() < 0.5:
-                joints = mirror_world(joints)
-            joints = widen_hips(joints, rng.uniform(*a.hip_width))
-            view = random_view(root_of(joints, BODY12), rng, self.camera)
-            out[i] = to_space(joints, view, self.space)
-        return out
+            joints[i] = resample(clip, rng.uniform(lo, hi) + dt[i] * np.arange(self.frames))
+            measured[i] = clip.measured
+        if a.reshape:
+            joints = reshape_body(joints, self.body.sample(rng, n))
+        if a.mirror:
+            flip = rng.random(n) < 0.5
+            joints[flip] = mirror_world(joints[flip])
+            measured[flip] = measured[flip][:, BODY12.mirror]
+        for i in range(n):
+            view = random_view(root_of(joints[i], BODY12), rng, self.camera)
+            out[i] = to_space(joints[i], view, self.space)
+        return out, measured, frame_dt
 
 
 def corrupt_keyframes(clean: np.ndarray, k: int, noise: NoiseModel, rng: np.random.Generator,
-                      space: str, fps: float = 30.0) -> np.ndarray:
-    """(N, T, J, D) clean windows -> (N, Q+1, J, D) noisy keyframes with misses filled."""
-    kf = noise.corrupt(clean[:, ::k], rng, space, frame_dt=k / fps)
-    return fill_missed(kf, noise.misses(kf.shape[:2], rng))
+                      space: str, frame_dt: np.ndarray | float = 1 / 30,
+                      level: np.ndarray | float = 1.0) -> np.ndarray:
+    """(N, T, J, D) clean windows -> (N, Q+1, J, D) noisy keyframes with misses filled.
+    `frame_dt` (N,) or scalar: seconds between video frames; `level`: see `NoiseModel.corrupt`."""
+    kf = clean[:, ::k]
+    levels = np.broadcast_to(np.asarray(level, float), (len(kf),))
+    noisy = noise.corrupt(kf, rng, space, frame_dt=k * np.asarray(frame_dt, float), level=levels)
+    missed = noise.misses(kf.shape[:2], rng) & (levels > 0)[:, None]
+    return fill_missed(noisy, missed)

@@ -4,9 +4,11 @@
     python -m pipeline.train --space world --k 10 --q 10 --out weights/world_k10_q10 --resume
 
 Data: the training clips of ../shared/data/motion turned into detector-like windows (random
-virtual cameras, speed, mirroring, the documented noise model; see pipeline/synth.py), or the
-DeciWatch files a user owns (--deciwatch ROOT --dataset h36m --estimator fcn).
-Loss: L1 over all frames of the window (eq. 16) in normalised units. Adam with exponential
+bodies, frame rates, speeds, mirroring and virtual cameras, and the measured detector-noise model
+at a level drawn per window from none to heavy; see pipeline/training/synth.py), or the DeciWatch
+files a user owns (--deciwatch ROOT --dataset h36m --estimator fcn). `--exclude gaitkit_gait`
+leaves a motion file out (leave-one-dataset-out evaluation).
+Loss: L1 over all frames of the window (eq. 16) in normalised units, on measured joints only. Adam with exponential
 learning-rate decay, a seed, a checkpoint `<out>.ckpt` every --ckpt-every steps (--resume
 continues from it), a progress bar; CUDA when present.
 """
@@ -29,7 +31,7 @@ from ..paths import MOTION_DIR
 from ..atomic import atomic_write
 from ..refiner.runtime import ModelCard, save_weights
 from ..skeleton import BODY12, Skeleton
-from .synth import (CameraRange, MotionAugment, NoiseModel, WindowSampler, corrupt_keyframes)
+from .synth import BodyShape, CameraRange, MotionAugment, NoiseModel, WindowSampler, corrupt_keyframes
 
 
 @dataclass
@@ -43,6 +45,10 @@ class TrainConfig:
     r_s: int = 1
     learned_interp: bool = True
     dropout: float = 0.1
+    exclude: str = ""           # motion files (stems, comma-separated) left out of training
+    noise_min: float = 0.1      # detector-noise level per window, log-uniform in [min, max] x the
+    noise_max: float = 3.0      # noise model (1 = as measured on MediaPipe) ...
+    clean_share: float = 0.15   # ... or exactly clean (perfect keyframes) for this share of windows
     steps: int = 20000
     batch: int = 128
     lr: float = 1e-3
@@ -58,18 +64,34 @@ class TrainConfig:
 
 
 class MotionBatches:
-    """(keyframes (B, Q+1, J, D), clean window (B, T, J, D)) from motion capture."""
+    """(keyframes (B, Q+1, J, D), clean window (B, T, J, D), measured joints (B, J)) from motion capture."""
 
     def __init__(self, cfg: TrainConfig, motion_dir: Path, noise: NoiseModel):
-        clips = [c for c in load_motion_dir(motion_dir) if c.split == "train"]
+        excluded = {e.strip() for e in cfg.exclude.split(",") if e.strip()}
+        clips = load_motion_dir(motion_dir)
+        unknown = excluded - {c.source for c in clips}
+        if unknown:
+            raise ValueError(f"--exclude {', '.join(sorted(unknown))}: no such motion file in {motion_dir} "
+                             f"(have {', '.join(sorted({c.source for c in clips}))})")
+        clips = [c for c in clips if c.split == "train" and c.source not in excluded]
         self.sampler = WindowSampler(clips, cfg.k * cfg.q + 1, cfg.space)
         self.cfg, self.noise, self.skeleton = cfg, noise, BODY12
-        self.description = (f"{len(clips)} training clips of {motion_dir.name} "
-                            f"({sum(len(c.joints) for c in clips)} captured frames; CMU test split held out)")
+        sources = sorted({c.source for c in clips})
+        self.description = (f"{len(clips)} training clips of {', '.join(sources)} "
+                            f"({sum(len(c.joints) for c in clips)} captured frames; CMU test split held out"
+                            + (f"; left out: {', '.join(sorted(excluded))}" if excluded else "") + ")")
+
+    def levels(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n,) noise level per window: 0 for a `clean_share` of them, else log-uniform."""
+        c = self.cfg
+        lv = np.exp(rng.uniform(np.log(c.noise_min), np.log(c.noise_max), n))
+        return np.where(rng.random(n) < c.clean_share, 0.0, lv)
 
     def __call__(self, n: int, rng: np.random.Generator):
-        clean = self.sampler.sample(n, rng)
-        return corrupt_keyframes(clean, self.cfg.k, self.noise, rng, self.cfg.space), clean
+        clean, measured, frame_dt = self.sampler.sample(n, rng)
+        kf = corrupt_keyframes(clean, self.cfg.k, self.noise, rng, self.cfg.space, frame_dt,
+                               self.levels(n, rng))
+        return kf, clean, measured
 
 
 class PairedBatches:
@@ -92,16 +114,23 @@ class PairedBatches:
             a = rng.integers(len(s.gt) - self.t + 1)
             kf.append(s.pred[a:a + self.t:self.k])
             gt.append(s.gt[a:a + self.t])
-        return np.stack(kf), np.stack(gt)
+        return np.stack(kf), np.stack(gt), np.ones((n, len(self.skeleton)), bool)
 
 
-def to_tensors(kf: np.ndarray, clean: np.ndarray, skeleton: Skeleton, device: str):
-    """Normalise both by the keyframes' statistics; flatten joints: (B, Q+1, P), (B, T, P)."""
+def to_tensors(kf: np.ndarray, clean: np.ndarray, measured: np.ndarray, skeleton: Skeleton, device: str):
+    """Normalise both by the keyframes' statistics; flatten joints: (B, Q+1, P), (B, T, P), and the
+    loss weight of each pose feature (B, 1, P): 1 for measured joints, 0 for completed ones."""
     centre, scale = window_stats(kf, skeleton)
     x = normalise(kf, centre, scale).reshape(len(kf), kf.shape[1], -1)
     y = normalise(clean, centre, scale).reshape(len(clean), clean.shape[1], -1)
-    return (torch.from_numpy(x.astype(np.float32)).to(device),
-            torch.from_numpy(y.astype(np.float32)).to(device))
+    w = np.repeat(measured, kf.shape[-1], axis=-1)[:, None].astype(np.float32)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+    return t(x), t(y), t(w)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean |pred - target| over all frames and the weighted features (eq. 16 on measured joints)."""
+    return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[1])
 
 
 def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False,
@@ -109,8 +138,7 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    val_kf, val_clean = batches(1024, np.random.default_rng(cfg.seed + 10_000))
-    val = to_tensors(val_kf, val_clean, batches.skeleton, device)
+    val = to_tensors(*batches(1024, np.random.default_rng(cfg.seed + 10_000)), batches.skeleton, device)
     pose_dim = val[0].shape[-1]
     model = MixSynthFormer(cfg.model_config(pose_dim)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -136,7 +164,7 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
             linear = torch.nn.functional.interpolate(val[0].transpose(1, 2), size=val[1].shape[1],
                                                      mode="linear", align_corners=True).transpose(1, 2)
         model.train()
-        return (refined - val[1]).abs().mean().item(), (linear - val[1]).abs().mean().item()
+        return masked_l1(refined, val[1], val[2]).item(), masked_l1(linear, val[1], val[2]).item()
 
     print(f"MixSynthFormer {count_parameters(model):,} parameters, {cfg.model_config(pose_dim)}; "
           f"data: {batches.description}; device {device}", flush=True)
@@ -146,8 +174,8 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     start = time.perf_counter() - seconds
     val_l1, linear_l1 = validate()
     while step < cfg.steps:
-        x, y = to_tensors(*batches(cfg.batch, rng), batches.skeleton, device)
-        loss = (model.refine_keyframes(x) - y).abs().mean()          # eq. 16: L1 over all frames
+        x, y, w = to_tensors(*batches(cfg.batch, rng), batches.skeleton, device)
+        loss = masked_l1(model.refine_keyframes(x), y, w)             # eq. 16: L1 over all frames
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -212,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             batches = MotionBatches(cfg, args.motion, noise)
             space = cfg.space
             extra = {"noise": noise.to_dict(), "augment": asdict(MotionAugment()),
-                     "camera": asdict(CameraRange())}
+                     "camera": asdict(CameraRange()), "body": asdict(BodyShape())}
         train(cfg, args.out, batches, space, args.resume, args.device, extra)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
