@@ -61,6 +61,124 @@ def image_xy(df: pd.DataFrame) -> np.ndarray:
     return np.stack([df[[f"{j}_x", f"{j}_y"]].to_numpy() for j in MEDIAPIPE33.joints], axis=1)   # (T, 33, 2)
 
 
+# --- 2. disk full -------------------------------------------------------------------------------
+
+class FullDisk:
+    """A file whose device fills after `room` bytes: writes then fail with ENOSPC, as does
+    flushing what is still buffered (in close, flush or fsync)."""
+
+    def __init__(self, file, room: int):
+        self.file, self.room, self.written, self.pending = file, room, 0, 0
+
+    def _full(self):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def write(self, text):
+        if self.written + len(text) > self.room:
+            self.pending += len(text)
+            raise self._full()
+        self.written += len(text)
+        return self.file.write(text)
+
+    def flush(self):
+        if self.pending:
+            raise self._full()
+        self.file.flush()
+
+    def close(self):
+        try:
+            if self.pending and not self.file.closed:
+                raise self._full()
+        finally:
+            self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+
+def fill_disk_after(monkeypatch, room: int, names=(".csv",)):
+    """Temporary files of targets ending in `names` get a disk that is full after `room` bytes."""
+    real = export.os.fdopen
+
+    def fdopen(fd, *args, **kw):
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name       # .<target>.XXXXXXXX.partial
+        f = real(fd, *args, **kw)
+        return FullDisk(f, room) if any(f"{n}." in name for n in names) else f
+    monkeypatch.setattr(export.os, "fdopen", fdopen)
+
+
+@pytest.fixture(scope="module")
+def carphone_poses(refiners):
+    """The refined poses of carphone's frames, as the pipeline hands them to a writer."""
+    est = make_estimator("mediapipe")
+    pipe = KeyframePipeline(CFG, *refiners, est)
+    with VideoSource(CARPHONE) as src:
+        poses = [p for _, ps in pipe.run(src) for p in ps]
+    est.close()
+    return poses
+
+
+@pytest.mark.parametrize("room", [0, 20_000, 160_000])   # full at once, mid-way, only for the last rows
+def test_csv_writer_on_a_full_disk_leaves_the_previous_outputs(tmp_path, monkeypatch, carphone_poses, room):
+    target = tmp_path / "clip.csv"
+    target.write_text("previous\n")
+    target.with_suffix(".json").write_text("{}\n")
+    fill_disk_after(monkeypatch, room)
+    with pytest.raises(ExportError, match="No space left on device"):
+        with CsvWriter(target, MEDIAPIPE33, True) as writer:
+            writer.write_all(carphone_poses)
+            writer.commit({"video": "clip.mp4"})
+    assert files(tmp_path) == ["clip.csv", "clip.json"]             # no partial
+    assert target.read_text() == "previous\n" and target.with_suffix(".json").read_text() == "{}\n"
+
+
+def test_full_disk_while_writing_the_sidecar_leaves_neither(tmp_path, monkeypatch, carphone_poses):
+    fill_disk_after(monkeypatch, 100, names=(".json",))
+    with pytest.raises(ExportError, match="No space left on device"):
+        with CsvWriter(tmp_path / "clip.csv", MEDIAPIPE33, True) as writer:
+            writer.write_all(carphone_poses)
+            writer.commit({"video": "clip.mp4", "pad": "x" * 10_000})
+    assert files(tmp_path) == []
+
+
+def test_app_export_on_a_full_disk_reports_and_leaves_nothing(qtbot, tmp_path, monkeypatch, carphone_poses):
+    from app.export import ExportJob
+    result = SimpleNamespace(track=carphone_poses, meta={"video": "carphone.mp4"},
+                             info=SimpleNamespace(skeleton=MEDIAPIPE33, world=True))
+    fill_disk_after(monkeypatch, 50_000)
+    job = ExportJob(result, tmp_path / "carphone.csv")
+    failed, succeeded = [], []
+    job.failed.connect(failed.append)
+    job.succeeded.connect(succeeded.append)
+    job.run()                                                        # synchronously, on this thread
+    assert succeeded == [] and len(failed) == 1 and "No space left on device" in failed[0], failed
+    assert files(tmp_path) == []
+
+
+# --- 5. SIGTERM, and partial files left by a killed run --------------------------------------------
+
+def test_a_running_writers_partial_file_is_not_taken_for_stale(tmp_path, carphone_poses):
+    target = tmp_path / "clip.csv"
+    stale = tmp_path / ".clip.csv.k3j_9xq2.partial"                 # as a killed run leaves it
+    stale.write_text("frame,time_s\n0,0.0\n")
+    other = tmp_path / ".clip.csv.x.csv.abcdefgh.partial"           # another output's
+    other.write_text("")
+    with CsvWriter(target, MEDIAPIPE33, True) as first:
+        assert not stale.exists() and other.exists()
+        first.write_all(carphone_poses[:10])
+        with CsvWriter(target, MEDIAPIPE33, True) as second:       # a concurrent run, same output
+            second.write_all(carphone_poses)
+        assert len(pd.read_csv(target)) == 120
+    assert len(pd.read_csv(target)) == 10                           # the first one finished last
+    assert files(tmp_path) == [other.name, "clip.csv"]
+
+
 # --- 6. variable frame rate ------------------------------------------------------------------------
 
 VFR_DURATIONS = [1 / 30] * 60 + [1 / 10] * 60                       # 2 s at 30 fps, then 6 s at 10 fps
