@@ -161,6 +161,78 @@ def test_app_export_on_a_full_disk_reports_and_leaves_nothing(qtbot, tmp_path, m
     assert files(tmp_path) == []
 
 
+# --- 3. failed videos release what they took -----------------------------------------------------
+
+def threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_failed_videos_release_estimator_and_threads(tmp_path, refiners, monkeypatch):
+    bad = tmp_path / "truncated.mp4"
+    data = DEMO.read_bytes()
+    bad.write_bytes(data[:len(data) // 5])                         # decodes ~40 frames, then stops
+    made, closed = [], []
+    import pipeline.process as process
+
+    def tracked(*args, **kw):
+        est = make_estimator(*args, **kw)
+        made.append(est)
+        real_close = est.close
+        est.close = lambda: (closed.append(est), real_close())
+        return est
+    monkeypatch.setattr(process, "make_estimator", tracked)
+    with pytest.raises(SourceError, match="truncated"):
+        process_video(bad, tmp_path / "out", CFG, refiners, progress=False)
+    before = threads()
+    for _ in range(6):
+        with pytest.raises(SourceError, match="truncated"):
+            process_video(bad, tmp_path / "out", CFG, refiners, progress=False)
+    assert len(made) == 7 and closed == made                          # every estimator closed
+    assert threads() <= before + 2, (before, threads())
+    assert files(tmp_path / "out") == []
+
+
+# --- 4. rotation metadata ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def phone_videos(tmp_path_factory, carphone_frames):
+    """carphone stored sideways and tagged rotate=90 (as phones record), and the same frames
+    stored upright: both should be read, and posed, upright."""
+    folder = tmp_path_factory.mktemp("phone")
+    sideways = [cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE) for f in carphone_frames]
+    rotated = set_mp4_rotation(write_video(folder / "rotated.mp4", sideways), 90)
+    upright = write_video(folder / "upright.mp4", carphone_frames)
+    return rotated, upright
+
+
+def test_rotated_video_is_read_upright(phone_videos):
+    rotated, upright = phone_videos
+    with VideoSource(rotated) as src:
+        assert src.size == (176, 144) and src.rotation == 90
+        frames = [f.image for f in src.frames()]
+    reference = read_frames(upright)
+    assert len(frames) == len(reference) == 120
+    assert frames[0].shape == (144, 176, 3)
+    diff = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(frames, reference)])
+    assert diff < 6, diff                                        # the same picture, re-encoded twice
+
+
+def test_rotated_video_poses_are_upright_and_recorded(tmp_path, refiners, phone_videos):
+    rotated, upright = phone_videos
+    got = process_video(rotated, tmp_path / "r", CFG, refiners, progress=False)
+    ref = process_video(upright, tmp_path / "u", CFG, refiners, progress=False)
+    side = json.loads(got.csv.with_suffix(".json").read_text())
+    assert side["size"] == [176, 144] and side["rotation"] == 90
+    assert json.loads(ref.csv.with_suffix(".json").read_text())["rotation"] == 0
+    a, b = pd.read_csv(got.csv), pd.read_csv(ref.csv)
+    assert a.detected.sum() >= 0.9 * b.detected.sum() > 0
+    xa, xb = image_xy(a)[:, BODY12_FROM_MP33], image_xy(b)[:, BODY12_FROM_MP33]
+    ok = np.isfinite(xa).all(axis=(1, 2)) & np.isfinite(xb).all(axis=(1, 2))
+    assert ok.sum() > 100
+    err = np.linalg.norm(xa[ok] - xb[ok], axis=-1).mean()
+    assert err < 5, err                                          # pixels, in a 176x144 frame
+
+
 # --- 5. SIGTERM, and partial files left by a killed run --------------------------------------------
 
 def test_a_running_writers_partial_file_is_not_taken_for_stale(tmp_path, carphone_poses):
@@ -205,3 +277,41 @@ def test_a_truncated_variable_frame_rate_file_is_still_refused(tmp_path, carphon
     with VideoSource(path) as src, pytest.raises(SourceError, match="truncated or corrupt"):
         for _ in src.frames(lambda i: False):
             pass
+
+
+# --- 7. clips shorter than one refiner window ------------------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 3, 20])
+def test_a_clip_shorter_than_a_window_gets_a_pose_per_frame(tmp_path, refiners, carphone_frames, n):
+    path = write_video(tmp_path / f"short{n}.mp4", carphone_frames[:n])
+    summary = process_video(path, tmp_path / "out", CFG, refiners, progress=False)
+    df = pd.read_csv(summary.csv)
+    assert len(df) == n and (df.frame == np.arange(n)).all()
+    assert (df.keyframe == (df.frame % 10 == 0)).all()
+    assert np.isfinite(image_xy(df)).all()                           # a pose on every frame
+    side = json.loads(summary.csv.with_suffix(".json").read_text())
+    assert side["frames"] == n
+    assert side["short_clip"]["frames"] == n and side["short_clip"]["window"] == 31
+    assert "padded" in side["short_clip"]["method"]
+
+
+def test_a_full_length_clip_is_not_marked_short(tmp_path, refiners):
+    summary = process_video(CARPHONE, tmp_path, CFG, refiners, progress=False)
+    assert json.loads(summary.csv.with_suffix(".json").read_text())["short_clip"] is None
+
+
+# --- 8. the sidecar commits with the CSV -------------------------------------------------------------
+
+@pytest.mark.parametrize("failing", [".csv", ".json"])
+def test_csv_and_sidecar_are_committed_together(tmp_path, refiners, monkeypatch, failing):
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(failing):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(src, dst)
+    monkeypatch.setattr(os, "replace", replace)
+    short = write_video(tmp_path / "clip.mp4", read_frames(CARPHONE, 40))
+    with pytest.raises(ExportError, match="Input/output error"):
+        process_video(short, tmp_path / "out", CFG, refiners, progress=False)
+    assert files(tmp_path / "out") == []                               # neither the CSV nor its sidecar
