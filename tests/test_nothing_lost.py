@@ -61,7 +61,40 @@ def image_xy(df: pd.DataFrame) -> np.ndarray:
     return np.stack([df[[f"{j}_x", f"{j}_y"]].to_numpy() for j in MEDIAPIPE33.joints], axis=1)   # (T, 33, 2)
 
 
+# --- 1. output names never collide -------------------------------------------------------------
+
+def test_clashing_names_in_a_folder_give_one_csv_each(tmp_path, carphone_frames):
+    folder, out = tmp_path / "videos", tmp_path / "out"
+    folder.mkdir()
+    for name, start in (("clip.mp4", 0), ("clip.mov", 40), ("Clip.MP4", 80)):
+        write_video(folder / name, carphone_frames[start:start + 40])
+    r = cli(folder, "--out", out)
+    assert r.returncode == 0, r.stderr
+    csvs = [p for p in out.iterdir() if p.suffix == ".csv"]
+    assert len(csvs) == 3 and len({p.name.casefold() for p in csvs}) == 3     # distinct on any file system
+    videos = set()
+    for csv in csvs:
+        assert len(pd.read_csv(csv)) == 40
+        videos.add(Path(json.loads(csv.with_suffix(".json").read_text())["video"]).name)
+        assert str(csv) in r.stdout                                 # the summary names each file
+    assert videos == {"clip.mp4", "clip.mov", "Clip.MP4"}
+    assert len(files(out)) == 6                                     # 3 CSV + 3 JSON, nothing else
+
+
 # --- 2. disk full -------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 100 kB file system (tmpfs): room for a short clip's CSV, not for the demo's."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
 
 class FullDisk:
     """A file whose device fills after `room` bytes: writes then fail with ENOSPC, as does
@@ -233,7 +266,54 @@ def test_rotated_video_poses_are_upright_and_recorded(tmp_path, refiners, phone_
     assert err < 5, err                                          # pixels, in a 176x144 frame
 
 
+
+def test_app_shows_a_rotated_video_upright_and_records_it(qtbot, tmp_path, phone_videos):
+    from test_app import Recorder, make_window, wait_ended
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    rec = Recorder(window)
+    window.open_files([phone_videos[0]])
+    result = wait_ended(qtbot, rec)
+    window.close()
+    assert result.error is None and len(result.track) == 120
+    assert result.info.size == (176, 144) and result.meta["rotation"] == 90
+    shown = [f.image for f in rec.frames if f.image is not None]
+    assert len(shown) == 120 and all(image.shape == (144, 176, 3) for image in shown)
+    assert sum(f.pose.detected for f in rec.frames if f.pose.keyframe) >= 10
+
 # --- 5. SIGTERM, and partial files left by a killed run --------------------------------------------
+
+def wait_for_partial(proc, out: Path, timeout=120.0) -> list[Path]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        found = list(out.glob(".*.partial")) if out.exists() else []
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"no partial file appeared; exit {proc.poll()}")
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    out = tmp_path / "out"
+    proc = start_cli(DEMO, "--out", out)
+    wait_for_partial(proc, out)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "terminated: no CSV written for sports2d_demo.mp4" in stderr and "Traceback" not in stderr
+    assert files(out) == []
+
+
+def test_partial_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    out = tmp_path / "out"
+    proc = start_cli(DEMO, "--out", out)
+    wait_for_partial(proc, out)
+    proc.kill()                                                     # SIGKILL: nothing can clean up
+    proc.communicate(timeout=60)
+    assert any(name.endswith(".partial") for name in files(out))
+    r = cli(DEMO, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert files(out) == ["sports2d_demo.csv", "sports2d_demo.json"]
+
 
 def test_a_running_writers_partial_file_is_not_taken_for_stale(tmp_path, carphone_poses):
     target = tmp_path / "clip.csv"

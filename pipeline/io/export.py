@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..atomic import atomic_write, make_temp
+from ..atomic import make_temp
 from ..skeleton import Skeleton
 from ..streaming import FramePose
 
@@ -192,12 +192,3 @@ def versions() -> dict:
 def sidecar_text(meta: dict) -> str:
     """The JSON sidecar of a CSV: the run's metadata and the versions of the libraries."""
     return json.dumps({**meta, "versions": versions()}, indent=2, default=str) + "\n"
-
-
-def write_sidecar(csv_path: str | Path, meta: dict) -> Path:
-    """`<csv>.json` next to the CSV (atomic), with the run's metadata and library versions.
-    Where the CSV is written too, `CsvWriter.commit(meta)` writes both or neither."""
-    path = Path(csv_path).with_suffix(".json")
-    text = sidecar_text(meta)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return path
