@@ -24,7 +24,7 @@ def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
     """The headless command's JSON sidecar for a run of the app (`ended`: how it ended)."""
     video = str(Path(info.spec).resolve()) if not info.live else str(info.spec)
     meta = run_metadata(video, info.fps, info.size, cfg, info.stride, refiners, stats, info.flops,
-                        info.max_latency_frames, info.skeleton)
+                        info.max_latency_frames, info.skeleton, rotation=info.rotation)
     return {**meta, "app": {"ended": ended, "dropped_frames": stats.dropped}}
 
 

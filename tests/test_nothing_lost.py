@@ -96,6 +96,20 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+def test_disk_full_fails_that_video_only_and_leaves_nothing_partial(tmp_path, small_disk, carphone_frames):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(DEMO, folder / "a_long.mp4")                       # its CSV needs ~300 kB
+    write_video(folder / "b_short.mp4", carphone_frames[:35])
+    r = cli(folder, "--out", small_disk)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "a_long" in errors[0] and "No space left on device" in errors[0], r.stderr
+    assert files(small_disk) == ["b_short.csv", "b_short.json"]     # no partial, no orphan sidecar
+    assert len(pd.read_csv(small_disk / "b_short.csv")) == 35
+
+
 class FullDisk:
     """A file whose device fills after `room` bytes: writes then fail with ENOSPC, as does
     flushing what is still buffered (in close, flush or fsync)."""
