@@ -214,6 +214,10 @@ def threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def test_failed_videos_release_estimator_and_threads(tmp_path, refiners, monkeypatch):
     bad = tmp_path / "truncated.mp4"
     data = DEMO.read_bytes()
@@ -230,12 +234,14 @@ def test_failed_videos_release_estimator_and_threads(tmp_path, refiners, monkeyp
     monkeypatch.setattr(process, "make_estimator", tracked)
     with pytest.raises(SourceError, match="truncated"):
         process_video(bad, tmp_path / "out", CFG, refiners, progress=False)
-    before = threads()
+    before, memory = threads(), rss_mb()
     for _ in range(6):
         with pytest.raises(SourceError, match="truncated"):
             process_video(bad, tmp_path / "out", CFG, refiners, progress=False)
     assert len(made) == 7 and closed == made                          # every estimator closed
+    # an estimator left open keeps ~2 threads and ~125 MB (MediaPipe's graph): 12 and 750 MB here
     assert threads() <= before + 2, (before, threads())
+    assert rss_mb() - memory < 300, (memory, rss_mb())
     assert files(tmp_path / "out") == []
 
 
