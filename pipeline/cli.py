@@ -111,8 +111,12 @@ def _process(args: argparse.Namespace) -> int:
         label = Path(str(video)).name
         try:
             summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet, name=name)
-        except (SourceError, ExportError, WeightsError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (SourceError, WeightsError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)             # these name the video already
+            failed.append(video)
+            continue
+        except ExportError as e:                 # its output: a full disk, a failed rename
+            print(f"error: {label}: {e}", file=sys.stderr)
             failed.append(video)
             continue
         except OSError as e:                     # reading the video itself failed
