@@ -29,7 +29,7 @@ class RunInfo:
     spec: str | int
     live: bool
     fps: float
-    size: tuple[int, int]              # source width, height in pixels
+    size: tuple[int, int]              # width, height in pixels of the frames shown (upright)
     frame_count: int | None
     k: int
     q: int
@@ -40,6 +40,7 @@ class RunInfo:
     world: bool
     estimator: str
     weights: str
+    rotation: int = 0                  # clockwise degrees that made the stored frames upright
 
 
 @dataclass(frozen=True)

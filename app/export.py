@@ -1,7 +1,8 @@
 """CSV export of a finished run's refined poses, off the GUI thread, in the headless schema.
 
-The rows go through `pipeline.io.export.CsvWriter` (a temporary file renamed into place at the end),
-so a failed or cancelled export leaves the previous file, or none, never half a CSV.
+The rows go through `pipeline.io.export.CsvWriter` (a temporary file renamed into place at the end,
+with the JSON sidecar), so a failed (full disk) or cancelled export leaves the previous files, or
+none: never half a CSV, never a sidecar without its CSV.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from pipeline.config import PipelineConfig
-from pipeline.io.export import CsvWriter, ExportError, write_sidecar
+from pipeline.io.export import CsvWriter, ExportError
 from pipeline.process import RunStats, run_metadata
 from pipeline.refiner.runtime import Refiner
 
@@ -23,7 +24,7 @@ def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
     """The headless command's JSON sidecar for a run of the app (`ended`: how it ended)."""
     video = str(Path(info.spec).resolve()) if not info.live else str(info.spec)
     meta = run_metadata(video, info.fps, info.size, cfg, info.stride, refiners, stats, info.flops,
-                        info.max_latency_frames, info.skeleton)
+                        info.max_latency_frames, info.skeleton, rotation=info.rotation)
     return {**meta, "app": {"ended": ended, "dropped_frames": stats.dropped}}
 
 
@@ -57,7 +58,7 @@ class ExportJob(QThread):
                     writer.write(pose)
                     if writer.rows % step == 0:
                         self.progress.emit(writer.rows, total)
-            write_sidecar(self.path, self.result.meta)
+                writer.commit(self.result.meta)
         except _Cancelled:
             self.failed.emit(f"export of {self.path.name} cancelled: nothing written")
         except (ExportError, OSError) as e:

@@ -204,7 +204,8 @@ class PipelineWorker(QThread):
         info = RunInfo(source.name, spec, source.live, source.fps, source.size, source.frame_count,
                        pipe.k, pipe.q, pipe.stride, pipe.flops, pipe.latency_frames(),
                        estimator.skeleton, estimator.has_world,
-                       f"{cfg.estimator} ({cfg.keyframe_mode})", describe(refiners))
+                       f"{cfg.estimator} ({cfg.keyframe_mode})", describe(refiners),
+                       rotation=source.rotation)
         track = PoseTrack(len(info.skeleton), info.world)
         self.output.start_run(min(max(32, 2 * pipe.k * pipe.stride), 150))   # two refiner bursts
         self.output.put_event(RunStarted(info))

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import PipelineConfig, load_refiners
@@ -40,13 +43,50 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`), handled exactly like Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """While inside, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so a
+    terminated run cleans up as an interrupted one does: no partial file is left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(e: KeyboardInterrupt, what: str) -> int:
+    """One line for Ctrl-C or SIGTERM; the exit status (130 or 143, as the shell reports them)."""
+    word, status = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+    print(f"\n{word}: {what}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    with sigterm_as_interrupt():
+        try:
+            return _process(args)
+        except KeyboardInterrupt as e:          # while starting, before any video
+            return interrupted(e, "nothing written")
+
+
+def _process(args: argparse.Namespace) -> int:
     cfg = PipelineConfig(k=args.every, q=args.q, stride=args.stride, estimator=args.estimator,
                          keyframe_mode=args.mode, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
                          pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
-    from .process import process_video   # after argument errors: keeps --help fast
+    from .process import output_names, process_video   # after argument errors: keeps --help fast
 
     try:
         spec = parse_source(args.input)
@@ -57,26 +97,38 @@ def main(argv: list[str]) -> int:
             videos = list_videos(path) if path.is_dir() else [path]
             if not videos:
                 raise SourceError(f"{path}: no video files in this folder")
+            names = output_names(videos)          # distinct even where case is ignored
         else:
-            videos = [spec]
+            videos, names = [spec], [None]
         check_writable(args.out)
         refiners = load_refiners(cfg)
     except (SourceError, ExportError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    failed = []
-    for video in videos:
+    failed, written = [], []
+    for video, name in zip(videos, names):
+        label = Path(str(video)).name
         try:
-            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet)
-        except (SourceError, ExportError, WeightsError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet, name=name)
+        except (SourceError, WeightsError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)             # these name the video already
             failed.append(video)
             continue
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: no CSV written for {Path(str(video)).name}", file=sys.stderr)
-            return 130
+        except ExportError as e:                 # its output: a full disk, a failed rename
+            print(f"error: {label}: {e}", file=sys.stderr)
+            failed.append(video)
+            continue
+        except OSError as e:                     # reading the video itself failed
+            print(f"error: {label}: {e.strerror or e}", file=sys.stderr)
+            failed.append(video)
+            continue
+        except KeyboardInterrupt as e:
+            return interrupted(e, f"no CSV written for {label}")
         print("\n".join(summary.lines()), flush=True)
+        written.append(summary.csv)
+    if len(videos) > 1 and written:
+        print(f"written to {args.out}: {', '.join(p.name for p in written)} (each with its .json)")
     if failed:
         print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(Path(str(v)).name for v in failed)}",
               file=sys.stderr)

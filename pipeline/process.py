@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import PipelineConfig, load_refiners, weights_summary
 from .estimators import Estimator, make_estimator
-from .io.export import CsvWriter, check_writable, write_sidecar
+from .io.export import CsvWriter, check_writable
 from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner.runtime import Refiner
@@ -207,14 +207,26 @@ def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
             "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
 
 
+def short_clip(frames: int, window: int) -> dict | None:
+    """How a clip shorter than one refiner window (K*Q+1 frames) got its poses; None otherwise."""
+    if frames >= window:
+        return None
+    return {"frames": frames, "window": window,
+            "method": "one refiner window, padded by repeating the last keyframe; frames after "
+                      "the last keyframe keep its pose"}
+
+
 def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineConfig, stride: int,
                  refiners: tuple[Refiner, Refiner | None], stats: RunStats, flops: FlopsReadout,
-                 latency_frames: int, skeleton, dense: dict | None = None) -> dict:
-    """The JSON sidecar of a CSV: the video, K, Q, weights, estimator, FLOPs, timings, schema."""
+                 latency_frames: int, skeleton, dense: dict | None = None, rotation: int = 0) -> dict:
+    """The JSON sidecar of a CSV: the video, K, Q, weights, estimator, FLOPs, timings, schema.
+    `size` is of the frames as processed (upright), `rotation` the clockwise degrees the stored
+    frames were turned to be upright (the video's display metadata)."""
     image, world = refiners
     return {
-        "video": video, "frames": stats.frames, "fps": fps, "size": list(size),
+        "video": video, "frames": stats.frames, "fps": fps, "size": list(size), "rotation": rotation,
         "k": image.k, "q": image.q, "stride": stride,
+        "short_clip": short_clip(stats.frames, image.window),
         "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
         "weights": {"image": weights_summary(image), "world": weights_summary(world)},
         "config": cfg.to_dict(), "keyframes": stats.keyframes, "detected": stats.detected,
@@ -237,37 +249,57 @@ def output_stem(source: VideoSource) -> str:
     return f"{name.strip('_')}_{stamp}"
 
 
+def output_names(videos: list[Path]) -> list[str]:
+    """Output stems (`<stem>.csv`, `<stem>.json`) of a batch of videos, distinct even where the
+    file system ignores case: a video's stem; its whole name where stems clash (`clip.mp4`,
+    `clip.mov`); and `-2`, `-3`, ... where even those clash (`clip.mp4`, `Clip.MP4`)."""
+    stems = [Path(v).stem for v in videos]
+    clash = {s.casefold() for s in stems if sum(t.casefold() == s.casefold() for t in stems) > 1}
+    wanted = [Path(v).name if s.casefold() in clash else s for v, s in zip(videos, stems)]
+    taken = {w.casefold() for w in wanted}
+    out, used = [], set()
+    for w in wanted:
+        name, i = w, 1
+        while name.casefold() in used or (name != w and name.casefold() in taken):
+            i += 1
+            name = f"{w}-{i}"
+        used.add(name.casefold())
+        out.append(name)
+    return out
+
+
 def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                   refiners: tuple[Refiner, Refiner | None] | None = None,
-                  progress: bool = True, estimator: Estimator | None = None) -> VideoSummary:
+                  progress: bool = True, estimator: Estimator | None = None,
+                  name: str | None = None) -> VideoSummary:
     """Refined pose of every frame of a video (or camera / stream until Ctrl-C) ->
-    `<out_dir>/<stem>.csv` + `.json` sidecar. `estimator`: an open one to use (and leave open),
-    e.g. one already warmed up; by default one is made for cfg and closed here.
+    `<out_dir>/<name>.csv` + `.json` sidecar (`name`: the video's stem by default). `estimator`:
+    an open one to use (and leave open), e.g. one already warmed up; by default one is made for
+    cfg and closed here. A clip shorter than one refiner window gets its poses from one padded
+    window (recorded in the sidecar's `short_clip`).
 
     Raises SourceError / ExportError / WeightsError with a message for the user; in every error
-    case no CSV is left behind. For a live source, Ctrl-C ends the recording and keeps it."""
+    case (and on Ctrl-C) no CSV or sidecar is left behind, and everything taken (estimator,
+    decoder, reader thread) is released. For a live source, Ctrl-C ends the recording and keeps
+    it."""
     from tqdm import tqdm
 
     image, world = refiners or load_refiners(cfg)
     check_writable(out_dir)
     source = VideoSource(spec).open()
-    path = Path(output_stem(source))
+    own = estimator is None
+    est = estimator
+    bar = run = None
     stopped = {"flag": False}
     try:
-        window = image.window
-        if source.frame_count is not None and source.frame_count < window:
-            raise SourceError(
-                f"{source.name}: {source.frame_count} frames, fewer than one refiner window "
-                f"(K*Q+1 = {window}); use a smaller --q or --every")
-        own_estimator = estimator is None
-        if own_estimator:
-            estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
-        pipe = KeyframePipeline(cfg, image, world, estimator, batch=1 if source.live else FILE_BATCH)
-        csv_path = out_dir / f"{path.stem}.csv"
+        if own:
+            est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+        pipe = KeyframePipeline(cfg, image, world, est, batch=1 if source.live else FILE_BATCH)
+        csv_path = out_dir / f"{name or output_stem(source)}.csv"
         refined = []
         bar = tqdm(total=source.frame_count, desc=source.name, unit="frame", disable=not progress,
                    dynamic_ncols=True, leave=True)
-        with CsvWriter(csv_path, estimator.skeleton, estimator.has_world) as writer:
+        with CsvWriter(csv_path, est.skeleton, est.has_world) as writer:
             run = pipe.run(source, stop=lambda: stopped["flag"])
             ended = None
             while True:
@@ -293,29 +325,41 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
             bar.close()
             if ended:
                 print(f"note: {ended}; the poses of the frames read are kept", file=sys.stderr)
-            if pipe.stats.frames < window:
-                raise SourceError(f"{source.name}: {pipe.stats.frames} frames, fewer than one refiner "
-                                  f"window (K*Q+1 = {window}); use a smaller --q or --every")
-            if own_estimator:
-                estimator.close()
+            if own:
+                est.close()                         # before the dense run: one graph at a time
+                est = None
             dense = None
             if cfg.dense and source.kind == "file":
-                dense_est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
-                dbar = tqdm(total=pipe.stats.frames, desc=f"{source.name} (dense)", unit="frame",
-                            disable=not progress, dynamic_ncols=True)
-                dense_poses, dense_s, dense_calls = run_dense(Path(source.spec), dense_est, dbar.update)
-                dbar.close()
-                dense_est.close()
-                dense = {"fps": len(dense_poses) / dense_s, "seconds": dense_s,
-                         "speedup": dense_s / pipe.stats.wall_s,
-                         "estimator_speedup": dense_calls.sum() / max(pipe.stats.estimator_s, 1e-9),
-                         **agreement(np.array(refined), dense_poses)}
+                dense = _dense_baseline(source, cfg, pipe.stats, np.array(refined), progress)
             summary = VideoSummary(Path(source.name), csv_path, pipe.stats.frames, source.fps, pipe.stats,
                                    pipe.flops, pipe.latency_frames(), dense)
-            write_sidecar(csv_path, run_metadata(
+            writer.commit(run_metadata(
                 str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
                 source.fps, source.size, cfg, pipe.stride, (image, world), pipe.stats, pipe.flops,
-                pipe.latency_frames(), estimator.skeleton, dense))
+                pipe.latency_frames(), writer.skeleton, dense, source.rotation))
         return summary
     finally:
+        if run is not None:
+            run.close()                             # stops the reader thread if still running
+        if bar is not None:
+            bar.close()
+        if own and est is not None:
+            est.close()
         source.close()
+
+
+def _dense_baseline(source: VideoSource, cfg: PipelineConfig, stats: RunStats, refined: np.ndarray,
+                    progress: bool) -> dict:
+    """The estimator on every frame of a file: its speed, and how far `refined` (N, J, 2) is."""
+    from tqdm import tqdm
+
+    est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+    bar = tqdm(total=stats.frames, desc=f"{source.name} (dense)", unit="frame", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        poses, seconds, calls = run_dense(Path(source.spec), est, bar.update)
+    finally:
+        bar.close()
+        est.close()
+    return {"fps": len(poses) / seconds, "seconds": seconds, "speedup": seconds / stats.wall_s,
+            "estimator_speedup": calls.sum() / max(stats.estimator_s, 1e-9), **agreement(refined, poses)}

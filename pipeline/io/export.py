@@ -4,7 +4,8 @@ Schema (one row per frame; `pandas.read_csv(path)` loads it):
     frame, time_s, keyframe, detected, <joint>_x, <joint>_y, <joint>_conf [, <joint>_X, _Y, _Z]
 image joints in pixels, world joints in metres; cells are empty where a frame has no pose.
 Rows go to a temporary file in the target folder that is renamed over the target only when
-everything is written: an error or Ctrl-C leaves the previous file (or none), never half a CSV.
+everything is written, together with the sidecar: an error (a full disk too), Ctrl-C or SIGTERM
+leaves the previous files (or none), never half a CSV, nor a sidecar without its CSV.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..atomic import atomic_write, make_temp
+from ..atomic import make_temp
 from ..skeleton import Skeleton
 from ..streaming import FramePose
 
@@ -67,44 +68,103 @@ def check_writable(folder: str | Path) -> Path:
 
 
 class CsvWriter:
-    """Streams rows into `<path>`'s temporary sibling; `commit()` renames it into place.
+    """Streams rows into `<path>`'s temporary sibling; `commit(sidecar)` renames it into place
+    together with its JSON sidecar `<path stem>.json`: both are written, or neither.
 
-    Use as a context manager: leaving the block by an exception (Ctrl-C included) deletes the
-    temporary file and leaves any earlier `path` untouched."""
+    Use as a context manager: leaving the block by an exception (Ctrl-C, SIGTERM, a full disk)
+    deletes the temporary files and leaves any earlier outputs untouched. A failed write
+    raises ExportError (and has already deleted the temporary file)."""
 
     def __init__(self, path: str | Path, skeleton: Skeleton, world: bool):
         self.path = Path(path)
         self.skeleton, self.world = skeleton, world
         self.rows = 0
         check_writable(self.path.parent)
-        fd, self._tmp = make_temp(self.path)
-        self._file = os.fdopen(fd, "w", newline="")
+        self._fd, self._tmp = make_temp(self.path)       # held open: the lock that marks it live
+        self._file = os.fdopen(os.dup(self._fd), "w", newline="")
         self._csv = csv.writer(self._file)
-        self._csv.writerow(columns(skeleton, world))
+        self._done = False
+        try:
+            self._csv.writerow(columns(skeleton, world))
+        except OSError as e:
+            raise self._failed(self.path, e) from e
 
     def write(self, pose: FramePose) -> None:
-        self._csv.writerow(row(pose, self.world))
+        try:
+            self._csv.writerow(row(pose, self.world))
+        except OSError as e:
+            raise self._failed(self.path, e) from e
         self.rows += 1
 
     def write_all(self, poses: Iterable[FramePose]) -> None:
         for p in poses:
             self.write(p)
 
-    def commit(self) -> Path:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+    @property
+    def sidecar_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    def commit(self, sidecar: dict | None = None) -> Path:
+        """Finish the CSV and, given `sidecar` (the run's metadata), write `sidecar_path` with it:
+        both files are complete on disk before either is renamed into place, so a failure
+        (a full disk, Ctrl-C) leaves the earlier outputs, or none."""
+        json_fd = json_tmp = None
+        target = self.path
         try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if sidecar is not None:
+                target = self.sidecar_path
+                json_fd, json_tmp = make_temp(target)
+                with os.fdopen(os.dup(json_fd), "w") as f:
+                    f.write(sidecar_text(sidecar))
+                    f.flush()
+                    os.fsync(f.fileno())
+                target = self.path
             os.replace(self._tmp, self.path)
-        except OSError as e:
+            self._done = True
+            if json_tmp is not None:
+                target = self.sidecar_path
+                os.replace(json_tmp, self.sidecar_path)
+                json_tmp = None
+        except BaseException as e:
+            if json_tmp is not None:
+                json_tmp.unlink(missing_ok=True)
+                if self._done:
+                    # the CSV went in without its sidecar (rare: both are on disk by then): take
+                    # it back out, and an earlier run's sidecar with it, rather than mismatch
+                    self.path.unlink(missing_ok=True)
+                    self.sidecar_path.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise self._failed(target, e) from e
             self.abort()
-            raise ExportError(f"cannot write {self.path}: {e.strerror or e}") from e
+            raise
+        finally:
+            if json_fd is not None:
+                os.close(json_fd)
+            self._release()
         return self.path
 
+    def _failed(self, path: Path, e: OSError) -> ExportError:
+        self.abort()
+        return ExportError(f"cannot write {path}: {e.strerror or e}")
+
     def abort(self) -> None:
-        if not self._file.closed:
+        """Delete the temporary file (first: that needs no disk space), then close it; what was
+        still buffered is dropped."""
+        if not self._done:
+            self._tmp.unlink(missing_ok=True)
+        try:
             self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> "CsvWriter":
         return self
@@ -112,7 +172,7 @@ class CsvWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
-        elif not self._file.closed:
+        elif not self._done and self._fd is not None:
             self.commit()
 
 
@@ -129,9 +189,6 @@ def versions() -> dict:
     return out
 
 
-def write_sidecar(csv_path: str | Path, meta: dict) -> Path:
-    """`<csv>.json` next to the CSV (atomic), with the run's metadata and library versions."""
-    path = Path(csv_path).with_suffix(".json")
-    text = json.dumps({**meta, "versions": versions()}, indent=2, default=str) + "\n"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return path
+def sidecar_text(meta: dict) -> str:
+    """The JSON sidecar of a CSV: the run's metadata and the versions of the libraries."""
+    return json.dumps({**meta, "versions": versions()}, indent=2, default=str) + "\n"

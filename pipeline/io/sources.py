@@ -2,7 +2,9 @@
 index, a stream URL; plus listing the videos of a folder.
 
 Frames whose pixels are not needed (in-between frames when nothing displays them) are skipped
-with `grab()`, which demuxes and decodes but does not convert to BGR.
+with `grab()`, which demuxes and decodes but does not convert to BGR. Files are shown as their
+players show them: upright (a phone's rotation metadata applied) and timed by the container's
+timestamps, so variable-frame-rate files keep their real times.
 """
 from __future__ import annotations
 
@@ -76,7 +78,12 @@ def list_videos(folder: str | Path) -> list[Path]:
 
 class VideoSource:
     """Frames of a file, camera or stream. `live` sources (camera, stream) are paced by the
-    device, so a consumer that is too slow should drop frames rather than queue them."""
+    device, so a consumer that is too slow should drop frames rather than queue them.
+
+    After `open()`: `size` (width, height) of the frames as delivered, i.e. upright;
+    `rotation` the clockwise degrees applied to the stored frames to make them so (a phone's
+    display-matrix metadata; 0 when none); `fps` the nominal rate and `frame_count` the header's
+    count, which for some containers (WebM, Matroska) is only duration x rate, an estimate."""
 
     def __init__(self, spec: str | int | Path, loop: bool = False):
         self.spec = parse_source(spec)
@@ -89,6 +96,7 @@ class VideoSource:
         self.fps = 30.0
         self.frame_count: int | None = None
         self.size = (0, 0)
+        self.rotation = 0
 
     def open(self) -> "VideoSource":
         if self.kind == "file":
@@ -110,6 +118,12 @@ class VideoSource:
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._cannot_open())
+        if self.kind != "camera":
+            # Upright frames: off by default in OpenCV's FFmpeg backend, and refused as an open
+            # parameter, so it is switched on here, before the first frame is decoded.
+            cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+            if cap.get(cv2.CAP_PROP_ORIENTATION_AUTO):
+                self.rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
@@ -121,9 +135,15 @@ class VideoSource:
         if self.kind == "file":
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             self.frame_count = n if n > 0 else None
-        self._first = first
+        self._first, self._first_time = first, self._timestamp(cap)
         self._cap = cap
         return self
+
+    @staticmethod
+    def _timestamp(cap: cv2.VideoCapture) -> float | None:
+        """The container's time of the frame just read, in seconds (None when it has none)."""
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        return t if np.isfinite(t) and t >= 0 else None
 
     def _cannot_open(self) -> str:
         if self.kind == "camera":
@@ -151,17 +171,22 @@ class VideoSource:
     def frames(self, need_pixels: Callable[[int], bool] = lambda i: True) -> Iterator[Frame]:
         """Frames in order; `need_pixels(index)` False skips the BGR conversion for that frame.
 
-        A file that ends well before the frame count in its header raises SourceError
-        (truncated); a live source that stops delivering raises SourceError (lost)."""
+        `time_s`: a file's frames carry the container's timestamps (variable frame rates
+        included; index / fps where the container has none), a live source's the time since the
+        start. A file that ends well before both the frame count and the duration in its header
+        raises SourceError (truncated); a live source that stops delivering raises SourceError
+        (lost)."""
         if self._cap is None:
             self.open()
         cap = self._cap
         start = time.monotonic()
         index = 0
+        last_t = -1.0
         first = self._first
         while True:
+            stamp = None
             if first is not None:
-                image, first = first, None
+                image, first, stamp = first, None, self._first_time
                 ok = True
             elif need_pixels(index):
                 ok, image = cap.read()
@@ -177,18 +202,29 @@ class VideoSource:
                     break
             if self.live:
                 t = time.monotonic() - start
-            else:
+            elif self.loop:
                 t = index / self.fps
+            else:
+                t = stamp if index == 0 else self._timestamp(cap)
+                if t is None or t <= last_t:          # no usable timestamp: one nominal frame on
+                    t = index / self.fps if index == 0 else last_t + 1 / self.fps
+                last_t = t
             yield Frame(index, t, image)
             index += 1
-        self._check_end(index)
+        self._check_end(index, last_t)
 
-    def _check_end(self, decoded: int) -> None:
+    def _check_end(self, decoded: int, last_t: float) -> None:
         if self.live:
             raise SourceError(f"{self.name}: stream lost after {decoded} frames")
-        if self.frame_count and not self.loop and decoded < 0.95 * self.frame_count - 2:
+        if not self.frame_count or self.loop or decoded >= 0.95 * self.frame_count - 2:
+            return
+        # The count may be an estimate (duration x nominal rate: WebM, Matroska), too high for
+        # a variable frame rate; the file is whole if its frames reach the end of its duration.
+        duration = self.frame_count / self.fps
+        end = last_t + 1 / self.fps
+        if end < 0.95 * duration - 2 / self.fps:
             raise SourceError(f"{self.name}: truncated or corrupt, decoding stopped at frame "
-                              f"{decoded} of {self.frame_count}")
+                              f"{decoded} ({end:.1f} s) of {self.frame_count} ({duration:.1f} s)")
 
 
 class ThreadedReader:
