@@ -21,6 +21,10 @@ from ..skeleton import BODY12, root_of, torso_length
 SPACES = ("image", "world")
 DISTAL = [BODY12.index(n) for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle")]
 HIPS = [BODY12.index("left_hip"), BODY12.index("right_hip")]
+LEG_SWAP = BODY12.mirror.copy()                 # knees and ankles exchanged, the rest kept
+for _n in ("shoulder", "elbow", "wrist", "hip"):
+    LEG_SWAP[[BODY12.index(f"left_{_n}"), BODY12.index(f"right_{_n}")]] = \
+        [BODY12.index(f"left_{_n}"), BODY12.index(f"right_{_n}")]
 
 
 @dataclass(frozen=True)
@@ -128,18 +132,21 @@ class MotionAugment:
 class NoiseModel:
     """Detector noise, all sizes as fractions of the torso length (hip to shoulder mid-points).
 
-    Calibrated on MediaPipe Pose in static mode on the shared videos (docs/refiner.md, "Noise
-    model"): per-frame jitter of 0.7-2 % of the torso in 2D and 1-4 % in 3D with about twice
-    that along the camera axis, plus an error of similar size that drifts slowly (static-mode
-    poses differ from smoothed tracking-mode ones by about twice the jitter), plus outliers and
-    left/right confusions.
-
     jitter: s.d. of white per-joint, per-frame noise, log-uniform per window in the range.
     drift / drift_time: s.d. and time constant (s) of a per-joint AR(1) error, log-uniform.
-    distal_factor: wrists and ankles err this much more. depth_factor: world space, camera axis.
-    outlier_rate / outlier_scale: per joint and frame, an extra Gaussian offset.
-    swap_rate: per frame, left and right labels exchanged. miss_rate: per frame, no detection
-    (a keyframe miss is filled from its neighbours, as the pipeline does).
+    bias: s.d. of a per-joint offset constant over the window (where a detector puts a joint on a
+    given body and view). distal_factor: wrists and ankles err this much more. depth_factor:
+    world space, camera axis. outlier_rate / outlier_scale: per joint and frame, an extra Gaussian
+    offset. swap_rate: per frame, the whole body mirrored (left and right labels exchanged), in
+    mirror-prone windows only: a `swap_window_share` of the windows has swap_rate /
+    swap_window_share, the others none (mirrors come with the view). leg_swap_rate: per frame,
+    only the knees' and ankles' labels exchanged (legs crossing in the image). miss_rate: per
+    frame, no detection (a keyframe miss is filled from its neighbours, as the pipeline does).
+    World poses are re-centred on their own hip mid-point after corruption, as a detector's
+    hip-centred world landmarks are.
+
+    `MEDIAPIPE` holds the models fitted to MediaPipe's errors against a multi-view reference
+    (docs/noise_model.md, `python -m pipeline.training.noise_fit`), one per space.
     """
     jitter: tuple[float, float] = (0.01, 0.05)
     drift: tuple[float, float] = (0.01, 0.05)
@@ -150,6 +157,9 @@ class NoiseModel:
     outlier_scale: float = 0.3
     swap_rate: float = 0.01
     miss_rate: float = 0.05
+    bias: float = 0.0
+    leg_swap_rate: float = 0.0
+    swap_window_share: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,7 +170,7 @@ class NoiseModel:
         (no misses).
 
         `level` (N,) or scalar: how noisy each window's detector is, as a multiple of this model
-        (0: clean; 2: twice the jitter and drift, twice the outlier and swap rates)."""
+        (0: clean; 2: twice the jitter, drift and bias, twice the outlier and swap rates)."""
         n, t, j, d = clean.shape
         level = np.broadcast_to(np.asarray(level, float), (n,))
         torso = torso_length(clean, BODY12).mean(axis=1)[:, None, None, None]       # (N,1,1,1)
@@ -176,17 +186,38 @@ class NoiseModel:
         for i in range(1, t):
             drift[:, i] = rho * drift[:, i - 1] + np.sqrt(1 - rho ** 2) * rng.standard_normal((n, j, d))
         noise = rng.standard_normal(clean.shape) * logu(self.jitter) + drift * logu(self.drift)
+        noise += rng.standard_normal((n, 1, j, d)) * self.bias
         noisy = clean + noise * scale * torso * level[:, None, None, None]
         rate = lambda r: np.minimum(r * level, 0.5)
         outliers = rng.random((n, t, j, 1)) < rate(self.outlier_rate)[:, None, None, None]
         noisy += outliers * rng.standard_normal(clean.shape) * self.outlier_scale * torso
-        swaps = rng.random((n, t)) < rate(self.swap_rate)[:, None]
+        prone = rng.random(n) < self.swap_window_share
+        swaps = rng.random((n, t)) < (prone * rate(self.swap_rate / self.swap_window_share))[:, None]
         noisy[swaps] = noisy[swaps][:, BODY12.mirror]
+        legs = rng.random((n, t)) < rate(self.leg_swap_rate)[:, None]
+        noisy[legs] = noisy[legs][:, LEG_SWAP]
+        if space == "world":
+            noisy -= root_of(noisy, BODY12)[..., None, :]
         return noisy.astype(clean.dtype)
 
     def misses(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Boolean mask of missed detections, e.g. shape (N, Q+1)."""
         return rng.random(shape) < self.miss_rate
+
+
+# Fitted to MediaPipe Pose (static mode) against the multi-view reference of pose2sim_single,
+# docs/noise_model.md. The data pins no miss rate (none in 400 frames of a large, clear person):
+# 5 % is kept so that refiners learn to bridge filled keyframes.
+MEDIAPIPE = {
+    "image": NoiseModel(jitter=(0.0027, 0.0218), drift=(0.0228, 0.0423), drift_time=(0.135, 0.4356),
+                        distal_factor=1.084, depth_factor=2.7, outlier_rate=0.0257, outlier_scale=0.3527,
+                        swap_rate=0.0716, miss_rate=0.05, bias=0.0128, leg_swap_rate=0.0193,
+                        swap_window_share=0.25),
+    "world": NoiseModel(jitter=(0.002, 0.0071), drift=(0.0351, 0.0555), drift_time=(0.2001, 0.3654),
+                        distal_factor=1.3535, depth_factor=2.6789, outlier_rate=0.0152, outlier_scale=0.427,
+                        swap_rate=0.065, miss_rate=0.05, bias=0.0337, leg_swap_rate=0.025,
+                        swap_window_share=0.25),
+}
 
 
 def fill_missed(poses: np.ndarray, missed: np.ndarray) -> np.ndarray:

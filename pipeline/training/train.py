@@ -31,7 +31,8 @@ from ..paths import MOTION_DIR
 from ..atomic import atomic_write
 from ..refiner.runtime import ModelCard, save_weights
 from ..skeleton import BODY12, Skeleton
-from .synth import BodyShape, CameraRange, MotionAugment, NoiseModel, WindowSampler, corrupt_keyframes
+from .synth import (MEDIAPIPE, BodyShape, CameraRange, MotionAugment, NoiseModel, WindowSampler,
+                    corrupt_keyframes)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrainConfig:
     noise_min: float = 0.1      # detector-noise level per window, log-uniform in [min, max] x the
     noise_max: float = 3.0      # noise model (1 = as measured on MediaPipe) ...
     clean_share: float = 0.15   # ... or exactly clean (perfect keyframes) for this share of windows
+    accel_weight: float = 0.0   # + this x L1 of the acceleration (second difference) error
     steps: int = 20000
     batch: int = 128
     lr: float = 1e-3
@@ -133,6 +135,19 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) ->
     return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[1])
 
 
+def accel(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, P) -> (B, T-2, P) second difference over frames."""
+    return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+
+
+def loss_fn(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, accel_weight: float) -> torch.Tensor:
+    """Eq. 16 (L1 over all frames), plus optionally L1 of the acceleration error (smoothness)."""
+    loss = masked_l1(pred, target, weight)
+    if accel_weight:
+        loss = loss + accel_weight * masked_l1(accel(pred), accel(target), weight)
+    return loss
+
+
 def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False,
           device: str | None = None, extra_training: dict | None = None) -> ModelCard:
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,7 +190,7 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     val_l1, linear_l1 = validate()
     while step < cfg.steps:
         x, y, w = to_tensors(*batches(cfg.batch, rng), batches.skeleton, device)
-        loss = masked_l1(model.refine_keyframes(x), y, w)             # eq. 16: L1 over all frames
+        loss = loss_fn(model.refine_keyframes(x), y, w, cfg.accel_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -236,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             space = "image" if dims == 2 else "world"
             extra = {}
         else:
-            noise = NoiseModel()
+            noise = MEDIAPIPE[cfg.space]
             batches = MotionBatches(cfg, args.motion, noise)
             space = cfg.space
             extra = {"noise": noise.to_dict(), "augment": asdict(MotionAugment()),
