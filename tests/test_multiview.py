@@ -169,11 +169,13 @@ def test_fit_recovers_a_known_noise_model(mocap_track):
     white and drift levels, time constant and outlier rate."""
     image, _ = mocap_track                                         # (T, 12, 2) px at 30 fps
     truth = NoiseModel(jitter=(0.01, 0.01), drift=(0.03, 0.03), drift_time=(0.15, 0.15),
-                       distal_factor=1.0, outlier_rate=0.03, outlier_scale=0.3, swap_rate=0.0)
+                       distal_factor=1.0, outlier_rate=0.03, outlier_scale=0.3, swap_rate=0.0,
+                       bias=0.02)
     clean = np.repeat(image[None, :300].astype(np.float64), 6, axis=0)
     noisy = truth.corrupt(clean, np.random.default_rng(0), "image", frame_dt=1 / 30)
     err = (noisy - clean) / torso_length(clean, BODY12).mean(1)[:, None, None, None]
-    _, centred, out = nf.split_outliers(err)
+    bias, centred, out = nf.split_outliers(err)
+    assert np.sqrt((bias ** 2).mean()) == pytest.approx(0.02, rel=0.25)
     total = nf.moments(centred[0], out[0])
     for c, o in zip(centred[1:], out[1:]):
         total = total + nf.moments(c, o)
@@ -183,3 +185,26 @@ def test_fit_recovers_a_known_noise_model(mocap_track):
     assert s.drift_time == pytest.approx(0.15, rel=0.35)
     assert s.outlier_rate == pytest.approx(0.03, abs=0.008)
     assert s.distal == pytest.approx(1.0, abs=0.15)
+
+
+def test_noise_model_structure_terms(mocap_track):
+    image, world = mocap_track
+    clean = np.repeat(world[None, :60].astype(np.float64), 4, axis=0)
+    rng = np.random.default_rng(0)
+    off = NoiseModel()
+    state = rng.bit_generator.state
+    assert np.array_equal(off.structure(clean, clean, rng, "world"), clean)
+    assert rng.bit_generator.state == state                    # terms that are off draw nothing
+    biased = NoiseModel(bias=0.05, depth_factor=3.0).structure(clean, clean, rng, "world")
+    offset = biased - clean
+    assert np.allclose(offset, offset[:, :1])                  # constant over the window
+    assert np.abs(offset[..., 2]).mean() > 2 * np.abs(offset[..., :2]).mean()    # depth factor
+    swapped = NoiseModel(leg_swap_rate=0.3).structure(clean, clean, rng, "world")
+    k = [BODY12.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+    mirrored = [BODY12.index(n) for n in ("right_knee", "left_knee", "right_ankle", "left_ankle")]
+    hit = (swapped[..., k, :] == clean[..., mirrored, :]).all((-1, -2))              # (N, T)
+    assert 0.15 < hit.mean() < 0.45
+    assert np.array_equal(swapped[~hit], clean[~hit])
+    rest = [j for j in range(12) if j not in k]
+    assert np.array_equal(swapped[..., rest, :], clean[..., rest, :])
+    assert np.array_equal(NoiseModel(bias=0.05).structure(clean, clean, rng, "world", level=0.0), clean)
