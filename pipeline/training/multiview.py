@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,11 +35,6 @@ SCENE_DIR = VIDEO_DIR / "pose2sim_single"
 DEFAULT_CACHE = REPO_ROOT / "runs" / "multiview_cache"
 MODES = ("static", "tracking")
 B12 = np.array(BODY12_FROM_MP33)
-MIRROR12 = BODY12.mirror                                     # (12,) left <-> right permutation
-ARMS = [BODY12.index(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-                                  "left_wrist", "right_wrist")]
-LEGS = [BODY12.index(n) for n in ("left_hip", "right_hip", "left_knee", "right_knee",
-                                  "left_ankle", "right_ankle")]
 
 
 # --- cameras ----------------------------------------------------------------------------------
@@ -216,10 +211,9 @@ def triangulate(cams: list[Camera], points: np.ndarray, weights: np.ndarray,
     w = np.where(np.isfinite(xy).all(-1), np.asarray(weights, np.float64), 0.0)
     xy = np.nan_to_num(xy)
     P = np.stack([np.hstack([c.R, c.t[:, None]]) for c in cams])           # (V, 3, 4)
-    rows_x = xy[..., 0, None] * P[(slice(None),) + (None,) * (xy.ndim - 2) + (2,)] - \
-        P[(slice(None),) + (None,) * (xy.ndim - 2) + (0,)]               # (V, ..., 4)
-    rows_y = xy[..., 1, None] * P[(slice(None),) + (None,) * (xy.ndim - 2) + (2,)] - \
-        P[(slice(None),) + (None,) * (xy.ndim - 2) + (1,)]
+    P = P.reshape((v,) + (1,) * (xy.ndim - 2) + (3, 4))                    # (V, 1.., 3, 4)
+    rows_x = xy[..., 0, None] * P[..., 2, :] - P[..., 0, :]                # (V, ..., 4)
+    rows_y = xy[..., 1, None] * P[..., 2, :] - P[..., 1, :]
     scale = np.ones_like(w)
     for _ in range(iterations):
         a = np.concatenate([(w * scale)[..., None] * rows_x, (w * scale)[..., None] * rows_y])

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -642,7 +641,7 @@ NOTES = {
 }
 
 
-def page(meas: Measurement, boot: dict[str, np.ndarray], reps: int, seconds: float,
+def page(meas: Measurement, boot: dict[str, np.ndarray], reps: int,
          models: dict[str, NoiseModel], history: list[dict[str, float]]) -> str:
     sc = meas.scene
     names = sc.names
@@ -652,7 +651,7 @@ def page(meas: Measurement, boot: dict[str, np.ndarray], reps: int, seconds: flo
     pt = parameters(meas, mode="tracking")
     out = [f"# MediaPipe's detector noise, measured against a multi-view reference\n",
            f"Produced by `python -m pipeline.training.noise_fit --doc docs/noise_model.md` "
-           f"({reps} bootstrap draws, {seconds:.0f} s). Replaces the reference-free estimate of "
+           f"({reps} bootstrap draws). Replaces the reference-free estimate of "
            "[noise_calibration.md](noise_calibration.md) as the source of the training noise model "
            "(`NoiseModel` in `pipeline/training/synth.py`). Library: `pipeline/training/multiview.py`. "
            "All errors in torso lengths (hip mid-point to shoulder mid-point) of the reference unless "
@@ -899,7 +898,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=mv.SCENE_DIR, help="the multi-view scene folder")
     ap.add_argument("--cache", type=Path, default=mv.DEFAULT_CACHE, help="MediaPipe results cache")
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
     try:
         scene = mv.load_scene(args.data, args.cache)
     except (OSError, ValueError) as e:
@@ -918,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(blob, indent=1)))
     if args.doc:
         from ..atomic import atomic_write
-        text = page(meas, boot, args.bootstrap, time.perf_counter() - t0, models, history)
+        text = page(meas, boot, args.bootstrap, models, history)
         atomic_write(args.doc, lambda tmp: Path(tmp).write_text(text))
         print(f"wrote {args.doc}")
     return 0
