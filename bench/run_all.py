@@ -88,6 +88,9 @@ def main() -> int:
         subprocess.run([py, str(REPO_ROOT / "bench" / script), "--out", str(DOCS / out)], check=True,
                        cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
         print(f"{script} done", flush=True)
+    subprocess.run([py, "-m", "pipeline.training.noise_fit", "--doc", str(DOCS / "noise_model.md")], check=True,
+                   cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+    print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
                "memory": memory.run(), "training": train_time.run()}
     plot_speed(results["speed"], DOCS / "speed.png")
@@ -135,7 +138,10 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 ## Related measurements
 
 * [MediaPipe mode on keyframes](estimator_mode.md) (static vs tracking) — rerun by this command.
-* [MediaPipe noise, measured](noise_calibration.md), which calibrates the refiner's noise model.
+* [MediaPipe's noise against a multi-view reference](noise_model.md), to which the refiner's
+  training noise model is fitted — rerun by this command (`python -m pipeline.training.noise_fit`).
+* [MediaPipe's frame-to-frame jitter without a reference](noise_calibration.md), on every shared
+  clip, including the small, distant people of the demo — rerun by this command.
 * [Refiner evaluation on held-out motion capture](refiner.md) (`make evaluate`).
 """
     (DOCS / "benchmarks.md").write_text(page)

@@ -36,3 +36,23 @@ def mean_accel(x: np.ndarray) -> float:
     if len(x) < 3:
         return float("nan")
     return float(np.linalg.norm(x[:-2] - 2 * x[1:-1] + x[2:], axis=-1).mean())
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray, scale: bool = True) -> np.ndarray:
+    """(T, J, 3) pred aligned to gt frame by frame: the rotation (and, with `scale`, the uniform
+    scale) and translation that bring it closest in the least-squares sense (Umeyama / Kabsch,
+    reflections excluded)."""
+    mp, mg = pred.mean(-2, keepdims=True), gt.mean(-2, keepdims=True)
+    p, g = pred - mp, gt - mg
+    u, s, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)                 # (T, 3, 3)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, -1] *= d[..., None]
+    s[..., -1] *= d
+    rot = u @ vt                                                          # p @ rot ~ g
+    k = s.sum(-1) / np.maximum((p ** 2).sum((-1, -2)), 1e-12) if scale else np.ones(len(p))
+    return k[..., None, None] * p @ rot + mg
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """MPJPE after per-frame similarity (Procrustes) alignment, (T, J, 3)."""
+    return mpjpe(procrustes_align(pred, gt), gt)
