@@ -165,9 +165,9 @@ class StreamingRefiner:
         i = self._last_detected
         if est is None:
             self._pending.append(j)
-            if i is not None and (j + 1 - i) * self.k > self.max_gap:   # run already too long
+            if i is None or (j + 1 - i) * self.k > self.max_gap:   # nothing to fill from, or too long
                 self._resolve_pending(None)
-                self._track.reset()                                     # start afresh
+                self._track.reset()                                # start afresh
             return
         if i is not None and (j - i) * self.k > self.max_gap:
             self._track.reset()

@@ -134,6 +134,20 @@ def test_no_pose_before_the_first_detection(refiners, mocap_track):
     assert not any(p.has_pose for p in out[:40]) and all(p.has_pose for p in out[40:])
 
 
+def test_frames_without_anybody_come_out_with_the_usual_latency(refiners, mocap_track):
+    """A camera on an empty room: misses with no detection before them are settled at once
+    (nothing can fill them), so frames still come out K*Q frames late and memory stays flat."""
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    sr = StreamingRefiner(image, world, MEDIAPIPE33)
+    worst = 0
+    for f in range(3000):
+        for p in sr.push(f, f / 30, None):
+            worst = max(worst, f - p.index)
+            assert not p.has_pose and not p.detected
+    assert worst <= sr.k * sr.q and len(sr._keys) + len(sr._times) < 3 * image.window
+
+
 def test_streaming_memory_stays_bounded(refiners, mocap_track):
     image, world = refiners
     img, wor, conf = mp33_track(*mocap_track)
