@@ -326,3 +326,43 @@ def test_adjacent_detections_of_two_people_share_no_window(refiners, mocap_track
     err = np.array([np.linalg.norm(p.image[MP_BODY] - q.image[MP_BODY] - (other[p.index] - img[p.index])[MP_BODY],
                                    axis=-1).mean() / torso for p, q in zip(out, one) if p.has_pose])
     assert err[:81].max() < 0.01 and err[91:].max() < 0.25, err
+
+
+def test_frame_seeker_gives_the_frame_asked_for(demo_video):
+    from pipeline.io.sources import FrameSeeker
+    with VideoSource(demo_video) as src:
+        frames = [f.image for f in src.frames()]
+    seeker = FrameSeeker(demo_video)
+    for i in (150, 151, 149, 160, 0, 229, 37, 38, 50):      # back, on, a short skip, far
+        assert np.array_equal(seeker.frame(i), frames[i]), i
+    with pytest.raises(SourceError, match="frame 230 cannot be decoded"):
+        seeker.frame(230)
+    assert np.array_equal(seeker.frame(3), frames[3])
+    seeker.close()
+
+
+def test_a_stream_that_never_answers_times_out_with_the_reason_and_can_be_cancelled():
+    import socket
+    import threading
+    import time
+    from pipeline.io.sources import BackgroundOpen
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)                                 # accepts (the kernel does), never answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/live.mp4"
+    try:
+        start = time.monotonic()
+        with pytest.raises(SourceError, match="accepted the connection but did not answer within 1 s"):
+            VideoSource(url, timeout_s=1.0).open()
+        assert time.monotonic() - start < 3
+        opening = BackgroundOpen(VideoSource(url, timeout_s=30))
+        assert not opening.wait(0.3)
+        start = time.monotonic()
+        threading.Timer(0.2, opening.abandon).start()
+        assert opening.wait(2) and time.monotonic() - start < 1
+        with pytest.raises(SourceError, match="cancelled"):
+            opening.result()
+    finally:
+        server.close()
+    with pytest.raises(SourceError, match="connection refused"):
+        VideoSource(url, timeout_s=1.0).open()      # the server is gone: nothing listens
