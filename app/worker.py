@@ -122,6 +122,7 @@ class PipelineWorker(QThread):
                 else:
                     self._handle(*self._commands.get())
             except _Quit:
+                self._set_browse(None)
                 return
             except Exception as e:       # a bug or a library failure: report it, keep serving intents
                 traceback.print_exc()
