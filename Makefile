@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench evaluate train clean-venv
+.PHONY: run system-libs test bench evaluate train clean-venv
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,25 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+# The window needs system libraries on Linux that pip cannot install (Qt's xcb platform):
+# where some are missing, they are installed with apt-get, saying so.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+run: $(STAMP) system-libs
 	$(PY) run_app.py
+
+system-libs: $(STAMP)
+	@missing="$$($(PY) -m app.system)"; \
+	if [ -n "$$missing" ]; then \
+		echo "The window needs system libraries that are missing; the packages: $$missing"; \
+		if command -v apt-get > /dev/null; then \
+			echo "Installing them: $(SUDO) apt-get install -y --no-install-recommends $$missing"; \
+			$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing \
+				|| { echo "apt-get failed: install $$missing yourself (README, 'Two commands')"; exit 1; }; \
+		else \
+			echo "No apt-get here: install the packages providing them with your package manager"; exit 1; \
+		fi; \
+	fi
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests

@@ -7,11 +7,16 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "process":
         from pipeline.cli import main as process_main
         return process_main(argv[1:])
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
-        print("  python run_app.py [VIDEO ...]           open the app (optionally with videos queued)")
-        print("  python run_app.py process --help        the headless command")
-        return 0
+    from app.args import build_parser, check_videos, without_qt_options   # no Qt: answers at once
+    parser = build_parser()
+    args = parser.parse_args(without_qt_options(argv))        # --help, bad options: exit here
+    if (problem := check_videos(args.videos)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from app.system import missing_libraries, missing_message, needs_check
+    if needs_check() and (missing := missing_libraries()):
+        print(missing_message(missing), file=sys.stderr)       # instead of Qt's abort
+        return 1
     try:
         from app.main import main as gui_main
     except ImportError as e:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.config import PipelineConfig
+from pipeline.estimators import PoseEstimate
 from pipeline.flops import FlopsReadout
 from pipeline.process import RunStats
 from pipeline.skeleton import Skeleton
@@ -54,19 +55,24 @@ class Snapshot:
     measured_speedup: float
     estimator_ms: float
     latency_frames: int                # frames read after this one before its pose was final
+    max_latency_frames: int = 0        # the most so far in this run (a missed keyframe waits)
 
     @classmethod
-    def of(cls, stats: RunStats, latency_frames: int) -> "Snapshot":
+    def of(cls, stats: RunStats, latency_frames: int, max_latency_frames: int = 0) -> "Snapshot":
         return cls(stats.frames, stats.keyframes, stats.detected, stats.dropped, stats.fps,
-                   stats.measured_speedup, stats.estimator_ms, latency_frames)
+                   stats.measured_speedup, stats.estimator_ms, latency_frames,
+                   max(max_latency_frames, latency_frames))
 
 
 @dataclass(frozen=True)
 class FrameItem:
-    """A frame to display (downscaled BGR) with its refined pose: they always match."""
+    """A frame to display (downscaled BGR) with its refined pose: they always match.
+    `held_raw`: the estimator's detection on the last keyframe at or before this frame (its
+    index, and None when it found nobody); `snapshot` is None for a frame browsed after the run."""
     pose: FramePose
     image: np.ndarray | None
-    snapshot: Snapshot
+    snapshot: Snapshot | None
+    held_raw: tuple[int, PoseEstimate | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +93,18 @@ class RunEnded:
 
 
 @dataclass(frozen=True)
+class Connecting:
+    """A camera or stream is being opened (it may take until its timeout; Stop cancels)."""
+    spec: str | int
+    name: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class OpenFailed:
     spec: str | int
     message: str
+    cancelled: bool = False            # the user stopped it while it was connecting
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,7 @@ class Configured:
     """Settings the worker has loaded and now uses."""
     cfg: PipelineConfig
     description: str
+    flops: FlopsReadout | None = None  # what a run with these settings will cost per frame
 
 
 @dataclass(frozen=True)
@@ -110,19 +126,31 @@ class PlaylistChanged:
     names: tuple[str, ...]
 
 
-Event = RunStarted | RunEnded | OpenFailed | Notice | Configured | PlaylistChanged
+Event = RunStarted | RunEnded | Connecting | OpenFailed | Notice | Configured | PlaylistChanged
 Item = FrameItem | Event
 
 
 class DisplayQueue:
-    """Worker -> GUI: at most `maxsize` frames waiting; events are never dropped or refused."""
+    """Worker -> GUI: at most `maxsize` frames waiting; events are never dropped or refused.
+    Browsed frames (a seek) go beside the queue, only the newest kept: they are shown at once,
+    even while the run's frames wait (paused)."""
 
     def __init__(self, maxsize: int = 64):
         self.maxsize = maxsize
         self.dropped = 0                       # frames dropped because the GUI lagged (live)
         self._items: deque[Item] = deque()
         self._frames = 0
+        self._browsed: FrameItem | None = None
         self._cond = threading.Condition()
+
+    def put_browsed(self, item: FrameItem) -> None:
+        with self._cond:
+            self._browsed = item
+
+    def take_browsed(self) -> FrameItem | None:
+        with self._cond:
+            item, self._browsed = self._browsed, None
+            return item
 
     def start_run(self, maxsize: int) -> None:
         """A new run: its frame bound (a refiner burst must fit) and a fresh drop count."""

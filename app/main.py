@@ -2,7 +2,6 @@
 else the bundled demo."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -10,24 +9,12 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from .args import build_parser
 from .channel import FrameItem
 from .session import RUNNING
 from .window import DEMO_VIDEO, MainWindow
 
 ORGANISATION = APPLICATION = "keyframe-pose"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="run_app.py", description="keyframe pose: the desktop app. "
-                                 "Qt's own options (-geometry WxH+X+Y, -platform ...) work too.")
-    ap.add_argument("videos", nargs="*", help="video files to play, one after another (default: the "
-                                              "camera; the bundled demo when there is none)")
-    ap.add_argument("--camera", type=int, help="camera index to open when no video is given")
-    ap.add_argument("--screenshot", type=Path, metavar="PNG",
-                    help="save a screenshot of the window once frame --screenshot-frame is shown "
-                         "with a pose drawn, then quit")
-    ap.add_argument("--screenshot-frame", type=int, default=120, metavar="N")
-    return ap
 
 
 def apply_theme(app: QApplication) -> None:

@@ -1,5 +1,6 @@
 """Time plots (pyqtgraph): a joint's trajectory, refined against the raw keyframe detections, and
-FLOPs per frame. Both redraw at most ten times a second; for live sources they scroll."""
+FLOPs per frame. Both redraw at most ten times a second; for live sources they scroll. Legends
+sit above the data (never over the newest), and a cursor marks the frame being browsed."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
 from pipeline.streaming import FramePose
 
 from .channel import RunInfo
-from .views import KEYFRAME, RAW, REFINED
+from .views import FILLED, KEYFRAME, RAW, REFINED
 
 LIVE_WINDOW_S = 10.0         # what a live source's plots show
 LIVE_KEEP_S = 120.0          # what they keep
@@ -57,20 +58,44 @@ class _TimePlot(QWidget):
         self.plot = pg.PlotWidget(background="#101214")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLabel("bottom", "time", units="s")
-        self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(16, 18, 20, 210))
+        item = self.plot.getPlotItem()
+        self.legend = pg.LegendItem(colCount=5, labelTextSize="8pt", verSpacing=-6, horSpacing=16)
+        item.layout.removeItem(item.titleLabel)         # no title: its row holds the legend,
+        item.titleLabel.hide()
+        item.layout.addItem(self.legend, 0, 1)          # above the data
+        item.layout.setRowFixedHeight(0, 22)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#e8eaed", width=1,
+                                                                         style=Qt.PenStyle.DotLine))
+        self.cursor.setZValue(10)
+        self.cursor.hide()
+        self.plot.addItem(self.cursor, ignoreBounds=True)
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._flush)
         self._timer.start(100)
 
+    def curve(self, name: str | None, **kwargs) -> pg.PlotDataItem:
+        """A curve of this plot, listed in its legend when named."""
+        item = self.plot.plot(**kwargs)
+        if name:
+            self.legend.addItem(item, name)
+        return item
+
     def start(self, info: RunInfo) -> None:
         self.info = info
+        self.cursor.hide()
         self._reset()
         self._dirty = True
 
     def add(self, pose: FramePose) -> None:
         self._add(pose)
+        self.cursor.hide()
         self._dirty = True
+
+    def set_cursor(self, time_s: float) -> None:
+        """Mark the frame being browsed."""
+        self.cursor.setPos(time_s)
+        self.cursor.show()
 
     def _flush(self) -> None:
         if not self._dirty or self.info is None:
@@ -99,8 +124,8 @@ class _TimePlot(QWidget):
 
 
 class TrajectoryPlot(_TimePlot):
-    """x and y (pixels) of one joint: the refined pose of every frame, and the estimator's raw
-    detections on keyframes as dots."""
+    """x and y (pixels) of one joint: the refined pose of every frame (dashed where it is filled
+    across missed keyframes), and the estimator's raw detections on keyframes as dots."""
     joint_changed = Signal(str)
     JOINTS = [MEDIAPIPE33.joints[i] for i in BODY12_FROM_MP33]
 
@@ -112,12 +137,15 @@ class TrajectoryPlot(_TimePlot):
         self.combo.setCurrentIndex(self.JOINTS.index("right_wrist"))
         self.combo.currentIndexChanged.connect(self._joint_changed)
         self.plot.setLabel("left", "position (px)")
-        self._x = self.plot.plot(name="refined x", pen=pg.mkPen(REFINED, width=2))
-        self._y = self.plot.plot(name="refined y", pen=pg.mkPen("#81c784", width=2))
-        self._rx = self.plot.plot(name="raw x (keyframes)", pen=None, symbol="o", symbolSize=7,
-                                  symbolBrush=RAW, symbolPen=pg.mkPen("#000000"))
-        self._ry = self.plot.plot(name="raw y (keyframes)", pen=None, symbol="t", symbolSize=8,
-                                  symbolBrush=KEYFRAME, symbolPen=pg.mkPen("#000000"))
+        dash = Qt.PenStyle.DashLine
+        self._x = self.curve("refined x", pen=pg.mkPen(REFINED, width=2))
+        self._y = self.curve("refined y", pen=pg.mkPen("#81c784", width=2))
+        self._fx = self.curve("filled (no detection)", pen=pg.mkPen(FILLED, width=2, style=dash))
+        self._fy = self.curve(None, pen=pg.mkPen(FILLED, width=2, style=dash))
+        self._rx = self.curve("raw x", pen=None, symbol="o", symbolSize=7,
+                              symbolBrush=RAW, symbolPen=pg.mkPen("#000000"))
+        self._ry = self.curve("raw y", pen=None, symbol="t", symbolSize=8,
+                              symbolBrush=KEYFRAME, symbolPen=pg.mkPen("#000000"))
         row = QHBoxLayout()
         row.addWidget(QLabel("joint"))
         row.addWidget(self.combo, 1)
@@ -141,14 +169,16 @@ class TrajectoryPlot(_TimePlot):
 
     def _reset(self) -> None:
         self.refined = _Series((len(MEDIAPIPE33), 2))
+        self.filled = _Series(())                   # 1 where the refined pose is filled
         self.raw = _Series((len(MEDIAPIPE33), 2))
 
     def _add(self, pose: FramePose) -> None:
         self.refined.append(pose.time_s, pose.image)
+        self.filled.append(pose.time_s, float(pose.filled))
         if pose.raw is not None:
             self.raw.append(pose.time_s, pose.raw.image)
         if self.info is not None and self.info.live:
-            for s in (self.refined, self.raw):
+            for s in (self.refined, self.filled, self.raw):
                 s.trim(pose.time_s - LIVE_KEEP_S)
 
     def _last_time(self) -> float:
@@ -156,10 +186,17 @@ class TrajectoryPlot(_TimePlot):
 
     def redraw(self) -> None:
         j = MEDIAPIPE33.index(self.joint)
-        for series, (cx, cy) in ((self.refined, (self._x, self._y)), (self.raw, (self._rx, self._ry))):
-            v = series.values[:, j]
-            cx.setData(series.times, v[:, 0], connect="finite")
-            cy.setData(series.times, v[:, 1], connect="finite")
+        t, v = self.refined.times, self.refined.values[:, j]
+        filled = self.filled.values > 0
+        near = filled.copy()                        # the dashed part meets the solid on both sides
+        near[1:] |= filled[:-1]
+        near[:-1] |= filled[1:]
+        for cx, cy, keep in ((self._x, self._y, ~filled), (self._fx, self._fy, near)):
+            cx.setData(t, np.where(keep, v[:, 0], np.nan), connect="finite")
+            cy.setData(t, np.where(keep, v[:, 1], np.nan), connect="finite")
+        r = self.raw.values[:, j]
+        self._rx.setData(self.raw.times, r[:, 0])
+        self._ry.setData(self.raw.times, r[:, 1])
 
 
 class FlopsPlot(_TimePlot):
@@ -170,10 +207,12 @@ class FlopsPlot(_TimePlot):
         super().__init__(parent)
         self.plot.setLogMode(y=True)
         self.plot.setLabel("left", "GFLOPs per frame")
-        self._spent = self.plot.plot(name="spent on the frame", pen=pg.mkPen(122, 135, 147, 150, width=1))
-        self._mean = self.plot.plot(name="effective (running mean)", pen=pg.mkPen(REFINED, width=2.5))
-        self._dense = self.plot.plot(name="dense: estimator on every frame",
-                                     pen=pg.mkPen(RAW, width=1.5, style=Qt.PenStyle.DashLine))
+        self.plot.enableAutoRange(y=False)
+        self.plot.setYRange(-3.2, 1.2, padding=0)          # 0.001 to 10 GFLOPs (log10), also empty
+        self._spent = self.curve("spent on the frame", pen=pg.mkPen(122, 135, 147, 150, width=1))
+        self._mean = self.curve("effective (running mean)", pen=pg.mkPen(REFINED, width=2.5))
+        self._dense = self.curve("dense: estimator every frame",
+                                 pen=pg.mkPen(RAW, width=1.5, style=Qt.PenStyle.DashLine))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -181,6 +220,10 @@ class FlopsPlot(_TimePlot):
 
     def _reset(self) -> None:
         self.frames = _Series((2,))             # FLOPs spent, running mean
+        if self.info is not None:               # from the refiner's share to the estimator's
+            f = self.info.flops
+            low, high = np.log10([max(f.refiner_per_frame, 1e3) / 1e9, f.estimator_per_keyframe / 1e9])
+            self.plot.setYRange(np.floor(low) - 0.2, np.ceil(high) + 0.2, padding=0)
 
     def _add(self, pose: FramePose) -> None:
         f = self.info.flops

@@ -1,9 +1,14 @@
-"""The live readout: FLOPs per frame, theoretical and measured speed-up, fps, display latency."""
+"""The live readout: FLOPs per frame, theoretical and measured speed-up, fps, display latency.
+The FLOPs and the theoretical speed-up follow the settings as soon as they are applied (before
+any run); the measured rows belong to the run being played or the last one."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+from pipeline.config import PipelineConfig
+from pipeline.flops import FlopsReadout
 
 from .channel import RunInfo, Snapshot
 
@@ -18,7 +23,10 @@ _ROWS = [
     ("measured", "Speed-up vs dense", "dense time (estimator on every frame, from the measured "
                                       "per-call time) / actual processing time"),
     ("estimator_ms", "Estimator time", "mean wall time of one estimator call"),
-    ("latency", "Display latency", "frames read after a frame before its refined pose is final"),
+    ("latency", "Display latency", "frames read after a frame before its refined pose is final: "
+                                   "K·Q with every keyframe detected (once a run is over: its median)"),
+    ("worst_latency", "Worst latency", "the most so far: a missed keyframe holds the frames of its "
+                                       "windows until the next detection (up to one more window)"),
     ("Run", None, None),
     ("frames", "Frames", "frames processed / in the file"),
     ("keyframes", "Keyframes", "keyframes estimated, with a person found"),
@@ -74,17 +82,24 @@ class ReadoutPanel(QWidget):
 
     def show_run(self, info: RunInfo) -> None:
         self._info = info
-        f = info.flops
+        self._show_flops(info.flops, info.estimator, info.weights, info.q)
+        for key in ("fps", "measured", "estimator_ms", "latency", "worst_latency", "frames", "keyframes",
+                    "dropped"):
+            self._set(key, "–")
+
+    def show_config(self, cfg: PipelineConfig, flops: FlopsReadout, weights: str) -> None:
+        """Settings applied while nothing plays: what a run with them will cost."""
+        self._show_flops(flops, f"{cfg.estimator} ({cfg.keyframe_mode})", weights, cfg.q)
+
+    def _show_flops(self, f: FlopsReadout, estimator: str, weights: str, q: int | None) -> None:
         self._set("estimator", f"{flops_text(f.estimator_per_frame)}")
         self._labels["estimator"].setToolTip(
-            f"{flops_text(f.estimator_per_keyframe)} per keyframe ({info.estimator}), divided by K={info.k}")
+            f"{flops_text(f.estimator_per_keyframe)} per keyframe ({estimator}), divided by K={f.k}")
         self._set("refiner", flops_text(f.refiner_per_frame))
         self._set("effective", flops_text(f.effective_per_frame))
         self._set("theoretical", f"{f.theoretical_speedup:.2f}×")
-        self._set("weights", info.weights)
-        self._labels["weights"].setToolTip(f"refiner weights: {info.weights} (K={info.k}, Q={info.q})")
-        for key in ("fps", "measured", "estimator_ms", "latency", "frames", "keyframes", "dropped"):
-            self._set(key, "–")
+        self._set("weights", weights)
+        self._labels["weights"].setToolTip(f"refiner weights: {weights} (K={f.k}, Q={q})")
 
     def show_snapshot(self, info: RunInfo, s: Snapshot) -> None:
         if info is not self._info:
@@ -92,7 +107,9 @@ class ReadoutPanel(QWidget):
         self._set("fps", f"{s.fps:.1f} fps")
         self._set("measured", f"{s.measured_speedup:.2f}×")
         self._set("estimator_ms", f"{s.estimator_ms:.1f} ms / keyframe")
-        self._set("latency", f"{s.latency_frames} frames · {1000 * s.latency_frames / info.fps:.0f} ms")
+        ms = lambda frames: f"{frames} frames · {1000 * frames / info.fps:.0f} ms"
+        self._set("latency", ms(s.latency_frames))
+        self._set("worst_latency", ms(s.max_latency_frames))
         total = f" / {info.frame_count}" if info.frame_count else ""
         self._set("frames", f"{s.frames}{total}")
         self._set("keyframes", f"{s.keyframes} ({s.detected} with a person)")

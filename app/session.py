@@ -1,6 +1,10 @@
 """The app's state between the views and the worker: what plays, what is on screen, what can be
-exported. Views call the intent methods and listen to the signals; nothing here waits on the
-worker: a timer takes what is ready from the display queue and paces it.
+exported and browsed. Views call the intent methods and listen to the signals; nothing here waits
+on the worker: a timer takes what is ready from the display queue and paces it.
+
+Browsing: the frames of a file's run (all of them once it is over; those shown so far while it
+is paused) can be revisited with `seek` / `step`: the worker decodes the frame again and sends
+it with the poses the run kept, without running the estimator.
 """
 from __future__ import annotations
 
@@ -11,23 +15,26 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from pipeline.config import PipelineConfig
 
-from .channel import (Configured, DisplayQueue, FrameItem, Notice, OpenFailed, PlaylistChanged,
-                      RunEnded, RunInfo, RunStarted, Snapshot)
+from .channel import (Configured, Connecting, DisplayQueue, FrameItem, Notice, OpenFailed,
+                      PlaylistChanged, RunEnded, RunInfo, RunStarted, Snapshot)
 from .export import ExportJob
 from .worker import PipelineWorker, Spec
 
-IDLE, RUNNING, PAUSED = "idle", "running", "paused"
+IDLE, RUNNING, PAUSED, CONNECTING = "idle", "running", "paused", "connecting"
 
 
 class Session(QObject):
     """Owns the worker thread, the display queue and the last finished run; see the module doc."""
     run_started = Signal(object)          # RunInfo
     frame_shown = Signal(object)          # FrameItem, in display order
+    frame_browsed = Signal(object)        # FrameItem of a seek (the run's kept poses)
+    position_changed = Signal(int, int)   # frame on screen, frames that can be browsed
+    connecting = Signal(str, float)       # source name, timeout in seconds
     stats_changed = Signal(object, object)  # RunInfo, Snapshot; a few times a second
     run_ended = Signal(object)            # RunEnded
-    state_changed = Signal(str)           # IDLE, RUNNING, PAUSED
+    state_changed = Signal(str)           # IDLE, RUNNING, PAUSED, CONNECTING
     playlist_changed = Signal(tuple)      # names of the queued sources
-    configured = Signal(object, str)      # PipelineConfig in use, its description
+    configured = Signal(object, str, object)  # PipelineConfig in use, its description, FlopsReadout
     message = Signal(str, bool)           # text, is an error
     export_progress = Signal(int, int)    # rows written, rows in all
     export_finished = Signal(str, bool)   # CSV path or error message, success
@@ -43,6 +50,8 @@ class Session(QObject):
         self.snapshot: Snapshot | None = None
         self.cfg: PipelineConfig | None = None
         self.last_result: RunEnded | None = None
+        self.position = -1                    # frame on screen (-1: none)
+        self.browsable = 0                    # frames of the file run that can be browsed
         self.realtime = True                  # files: display at the video's pace (else at once)
         self._clock: tuple[float, float] | None = None      # (wall time, video time) anchor
         self._stats_emitted = 0.0
@@ -95,6 +104,20 @@ class Session(QObject):
         self._set_paused(False)
         self.worker.stop()
 
+    def seek(self, index: int) -> None:
+        """Show frame `index` of the file's run with its kept poses (a run in progress pauses)."""
+        if self.info is None or self.info.live or self.browsable == 0:
+            return
+        if self.state == RUNNING:
+            self.toggle_pause()
+        index = min(max(index, 0), self.browsable - 1)
+        self._set_position(index)
+        self.worker.seek(index)
+
+    def step(self, frames: int) -> None:
+        """Move `frames` frames from the one on screen (negative: back)."""
+        self.seek(self.position + frames)
+
     def set_realtime(self, on: bool) -> None:
         self.realtime = on
         self._clock = None
@@ -134,6 +157,9 @@ class Session(QObject):
     # -- the display timer -----------------------------------------------------------------------
     def _tick(self) -> None:
         """Handle the events that are ready and show at most one frame, when it is due."""
+        if (browsed := self.queue.take_browsed()) is not None:
+            if browsed.pose.index == self.position:     # not a seek overtaken by another
+                self.frame_browsed.emit(browsed)
         while (item := self.queue.peek()) is not None:
             if isinstance(item, FrameItem):
                 if self.state == PAUSED or not self._due(item):
@@ -160,6 +186,9 @@ class Session(QObject):
 
     def _show(self, item: FrameItem) -> None:
         self.snapshot = item.snapshot
+        if self.info is not None and not self.info.live:
+            self.browsable = item.pose.index + 1
+        self._set_position(item.pose.index)
         self.frame_shown.emit(item)
         now = time.monotonic()
         if now - self._stats_emitted > 0.25:
@@ -169,6 +198,8 @@ class Session(QObject):
     def _handle(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self.info, self.snapshot, self._clock = event.info, None, None
+            self.browsable = 0
+            self._set_position(-1)
             if self._fallback is not None and self._fallback[0] == event.info.spec:
                 self._fallback = None
             self._set_state(PAUSED if self.state == PAUSED else RUNNING)
@@ -179,11 +210,18 @@ class Session(QObject):
                               note is not None)
         elif isinstance(event, RunEnded):
             self._run_ended(event)
+        elif isinstance(event, Connecting):
+            self._set_state(CONNECTING)
+            self.connecting.emit(event.name, event.timeout_s)
+            self.message.emit(f"connecting to {event.name} … (Stop cancels; gives up after "
+                              f"{event.timeout_s:.0f} s)", False)
         elif isinstance(event, OpenFailed):
+            if self.state == CONNECTING:
+                self._set_state(IDLE)
             self._open_failed(event)
         elif isinstance(event, Configured):
             self.cfg = event.cfg
-            self.configured.emit(event.cfg, event.description)
+            self.configured.emit(event.cfg, event.description, event.flops)
         elif isinstance(event, PlaylistChanged):
             self.playlist_changed.emit(event.names)
         elif isinstance(event, Notice):
@@ -191,6 +229,9 @@ class Session(QObject):
 
     def _run_ended(self, result: RunEnded) -> None:
         self.last_result = result
+        if not result.info.live:
+            self.browsable = len(result.track)
+            self._set_position(self.position)
         self.snapshot = result.snapshot
         self._set_state(IDLE)
         self.stats_changed.emit(result.info, result.snapshot)
@@ -210,7 +251,10 @@ class Session(QObject):
             self._start_export(result, path)
 
     def _open_failed(self, event: OpenFailed) -> None:
-        if self._fallback is not None and self._fallback[0] == event.spec:
+        if event.cancelled:
+            self._fallback = None
+            self.message.emit(event.message, False)
+        elif self._fallback is not None and self._fallback[0] == event.spec:
             _, video = self._fallback
             self._fallback = None
             self._fallback_note = f"{event.message}; playing the bundled demo {video.name} instead"
@@ -225,6 +269,10 @@ class Session(QObject):
         elif not paused and self.state == PAUSED:
             self._clock = None
             self._set_state(RUNNING)
+
+    def _set_position(self, index: int) -> None:
+        self.position = index
+        self.position_changed.emit(index, self.browsable)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

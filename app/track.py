@@ -1,17 +1,19 @@
-"""Every refined pose of one run, kept compactly (under a kilobyte a frame) for export afterwards."""
+"""Every pose of one run, kept compactly (under a kilobyte a frame) for export and browsing."""
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Iterator
 
 import numpy as np
 
+from pipeline.estimators import PoseEstimate
 from pipeline.streaming import FramePose
 
 
 class PoseTrack:
-    """Append-only arrays of the refined poses of frames 0, 1, 2, ... of one run.
-
-    Raw keyframe detections are not kept: the CSV holds the refined poses only."""
+    """Append-only arrays of the refined poses of frames 0, 1, 2, ... of one run, and the
+    estimator's raw detections on its keyframes (image joints and confidence: what the overlay
+    draws when the run is browsed; the CSV holds the refined poses only)."""
 
     def __init__(self, joints: int, world: bool):
         self.joints, self.has_world = joints, world
@@ -21,6 +23,8 @@ class PoseTrack:
         self._image = np.empty((0, joints, 2), np.float32)
         self._conf = np.empty((0, joints), np.float32)
         self._world = np.empty((0, joints, 3), np.float32)
+        self._keyframes: list[int] = []                          # frame indices, ascending
+        self._raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # keyframe -> (image, conf)
 
     def __len__(self) -> int:
         return self._n
@@ -37,6 +41,10 @@ class PoseTrack:
         self._conf[i] = pose.conf
         if self.has_world:
             self._world[i] = pose.world if pose.world is not None else np.nan
+        if pose.keyframe:
+            self._keyframes.append(i)
+            if pose.raw is not None:
+                self._raw[i] = (pose.raw.image.astype(np.float32), pose.raw.conf.astype(np.float32))
         self._n += 1
 
     def _grow(self, capacity: int) -> None:
@@ -53,7 +61,20 @@ class PoseTrack:
         if not 0 <= i < self._n:
             raise IndexError(i)
         return FramePose(i, float(self._time[i]), bool(self._flags[i, 0]), bool(self._flags[i, 1]),
-                         self._image[i], self._conf[i], self._world[i] if self.has_world else None)
+                         self._image[i], self._conf[i], self._world[i] if self.has_world else None,
+                         self._raw_estimate(i))
+
+    def held_raw(self, i: int) -> tuple[int, PoseEstimate | None] | None:
+        """The last keyframe at or before frame i and its raw detection (None: nobody found)."""
+        k = bisect_right(self._keyframes, i)
+        if k == 0:
+            return None
+        key = self._keyframes[k - 1]
+        return key, self._raw_estimate(key)
+
+    def _raw_estimate(self, i: int) -> PoseEstimate | None:
+        raw = self._raw.get(i)
+        return PoseEstimate(*raw) if raw is not None else None
 
     def __iter__(self) -> Iterator[FramePose]:
         return (self.pose(i) for i in range(self._n))

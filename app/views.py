@@ -1,8 +1,11 @@
 """The video with its pose overlay, and the 3D world pose: they show state, nothing else.
 
 Colours: refined poses in blue, keyframes in amber with a KEY tag, raw estimator detections dashed
-in red. Pose coordinates are source pixels; the displayed frame may be downscaled, so the overlay
-is drawn in widget coordinates, which keeps lines crisp at any size.
+in red. Filled poses (resting on a missed keyframe, filled from the detections around it) are
+drawn faded and dashed with a "filled" tag; joints the estimator is unsure of (confidence under
+LOW_CONFIDENCE: mostly joints outside the picture, whose positions are guesses) are faded, and
+nothing is drawn outside the picture. Pose coordinates are source pixels; the displayed frame may
+be downscaled, so the overlay is drawn in widget coordinates, which keeps lines crisp at any size.
 """
 from __future__ import annotations
 
@@ -21,7 +24,10 @@ from .channel import FrameItem, RunInfo
 REFINED = QColor("#4fc3f7")
 KEYFRAME = QColor("#ffb300")
 RAW = QColor("#ff5252")
+FILLED = QColor("#b0bec5")
 OVERLAYS = {"refined": "Refined", "raw": "Raw keyframes", "both": "Refined + raw"}
+LOW_CONFIDENCE = 0.5          # MediaPipe visibility below which a joint is drawn faded
+FADED_ALPHA = 70
 _BODY = set(BODY12_FROM_MP33)
 _BODY_BONES = [b for b in MEDIAPIPE33.bones if b[0] in _BODY and b[1] in _BODY]
 _OTHER_BONES = [b for b in MEDIAPIPE33.bones if b not in _BODY_BONES]
@@ -38,7 +44,8 @@ class VideoView(QWidget):
         self.item: FrameItem | None = None
         self._info: RunInfo | None = None
         self._image: QImage | None = None
-        self._held_raw: tuple[int, np.ndarray] | None = None     # last keyframe's raw detection
+        self._held_raw: tuple[int, np.ndarray, np.ndarray] | None = None   # last keyframe's raw
+        self.browsing = False                 # the frame is a revisited one of a processed run
         self._placeholder = "Drop video files here, or open a video, a camera or a stream"
 
     def start(self, info: RunInfo) -> None:
@@ -54,11 +61,15 @@ class VideoView(QWidget):
         self.overlay = overlay
         self.update()
 
-    def show_frame(self, item: FrameItem) -> None:
-        self.item = item
-        if item.pose.keyframe:
-            raw = item.pose.raw
-            self._held_raw = (item.pose.index, raw.image) if raw is not None else None
+    def show_frame(self, item: FrameItem, browsing: bool = False) -> None:
+        """Draw this frame and its pose; `browsing`: a frame of the processed run, revisited."""
+        self.item, self.browsing = item, browsing
+        held = item.held_raw
+        if held is None and item.pose.keyframe:                # an item made without it
+            held = (item.pose.index, item.pose.raw)
+        if held is not None:
+            index, raw = held
+            self._held_raw = (index, raw.image, raw.conf) if raw is not None else None
         if item.image is not None:
             h, w = item.image.shape[:2]
             self._image = QImage(item.image.data, w, h, item.image.strides[0], QImage.Format.Format_BGR888)
@@ -80,16 +91,26 @@ class VideoView(QWidget):
         scale = target.width() / self._info.size[0]
         to_view = lambda xy: np.asarray(xy, np.float64) * scale + (target.x(), target.y())
         pose = self.item.pose
+        p.save()
+        p.setClipRect(target)                    # joints guessed outside the picture stay there
         if self.overlay in ("raw", "both") and self._held_raw is not None:
-            index, raw = self._held_raw
-            self._draw_skeleton(p, to_view(raw), RAW, dashed=True)
+            index, raw, raw_conf = self._held_raw
+            self._draw_skeleton(p, to_view(raw), RAW, dashed=True, conf=raw_conf)
             if index != pose.index:
                 self._tag(p, to_view(raw), f"raw, held from frame {index}", RAW)
         if self.overlay in ("refined", "both") and pose.has_pose:
-            colour = KEYFRAME if pose.keyframe else REFINED
-            self._draw_skeleton(p, to_view(pose.image), colour, dashed=False)
+            if pose.filled:
+                self._draw_skeleton(p, to_view(pose.image), FILLED, dashed=True, conf=pose.conf,
+                                    alpha=150)
+            else:
+                colour = KEYFRAME if pose.keyframe else REFINED
+                self._draw_skeleton(p, to_view(pose.image), colour, dashed=False, conf=pose.conf)
+        p.restore()
         if pose.keyframe and (pose.has_pose or self._held_raw is not None):
-            self._badge(p, to_view(pose.image if pose.has_pose else self._held_raw[1]), "KEY")
+            self._badge(p, to_view(pose.image if pose.has_pose else self._held_raw[1]),
+                        "KEY · FILLED" if pose.filled else "KEY")
+        elif pose.filled and self.overlay != "raw":
+            self._badge(p, to_view(pose.image), "FILLED", FILLED)
         self._hud(p, pose.keyframe and not pose.has_pose)
 
     def _target_rect(self) -> QRectF:
@@ -97,24 +118,34 @@ class VideoView(QWidget):
         s = min(self.width() / w, self.height() / h)
         return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
 
-    def _draw_skeleton(self, p: QPainter, pts: np.ndarray, colour: QColor, dashed: bool) -> None:
+    def _draw_skeleton(self, p: QPainter, pts: np.ndarray, colour: QColor, dashed: bool,
+                       conf: np.ndarray | None = None, alpha: int = 255) -> None:
+        """Bones and joints; those with a joint under LOW_CONFIDENCE faded, thinner, no shadow."""
         ok = np.isfinite(pts).all(axis=1)
+        sure = ok if conf is None else ok & (np.nan_to_num(conf, nan=0.0) >= LOW_CONFIDENCE)
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        solid, faded = QColor(colour), QColor(colour)
+        solid.setAlpha(alpha)
+        faded.setAlpha(min(alpha, FADED_ALPHA))
         for bones, width in ((_OTHER_BONES, 2.0), (_BODY_BONES, 3.5)):
-            lines = [QLineF(*pts[a], *pts[b]) for a, b in bones if ok[a] and ok[b]]
-            shadow = QPen(QColor(0, 0, 0, 150), width + 2.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
-            pen = QPen(colour, width, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine,
-                       Qt.PenCapStyle.RoundCap)
-            for q in (shadow, pen):
+            drawn = [(a, b) for a, b in bones if ok[a] and ok[b]]
+            strong = [QLineF(*pts[a], *pts[b]) for a, b in drawn if sure[a] and sure[b]]
+            weak = [QLineF(*pts[a], *pts[b]) for a, b in drawn if not (sure[a] and sure[b])]
+            p.setPen(QPen(faded, width * 0.6, Qt.PenStyle.DotLine, Qt.PenCapStyle.RoundCap))
+            p.drawLines(weak)
+            shadow = QPen(QColor(0, 0, 0, alpha * 150 // 255), width + 2.5, Qt.PenStyle.SolidLine,
+                          Qt.PenCapStyle.RoundCap)
+            for q in (shadow, QPen(solid, width, style, Qt.PenCapStyle.RoundCap)):
                 p.setPen(q)
-                p.drawLines(lines)
-        p.setPen(QPen(QColor(0, 0, 0, 180), 1.2))
-        p.setBrush(colour)
+                p.drawLines(strong)
         for j in np.flatnonzero(ok):
             r = 4.0 if j in _BODY else 2.2
-            p.drawEllipse(QPointF(*pts[j]), r, r)
+            p.setPen(QPen(QColor(0, 0, 0, 180 if sure[j] else 60), 1.2))
+            p.setBrush(solid if sure[j] else faded)
+            p.drawEllipse(QPointF(*pts[j]), r if sure[j] else r * 0.7, r if sure[j] else r * 0.7)
 
-    def _badge(self, p: QPainter, pts: np.ndarray, text: str) -> None:
-        """An amber tag above the skeleton (or in the corner when there is none)."""
+    def _badge(self, p: QPainter, pts: np.ndarray, text: str, colour: QColor = KEYFRAME) -> None:
+        """A tag above the skeleton (or in the corner when there is none)."""
         ok = np.isfinite(pts).all(axis=1)
         font = QFont(self.font().family(), 10, QFont.Weight.Bold)
         p.setFont(font)
@@ -125,7 +156,7 @@ class VideoView(QWidget):
             x, y = self.width() - w - 12, 12
         box = QRectF(max(4, x), max(4, y), w, h)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(KEYFRAME)
+        p.setBrush(colour)
         p.drawRoundedRect(box, 4, 4)
         p.setPen(QColor("#1a1a1a"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
@@ -147,6 +178,10 @@ class VideoView(QWidget):
                  + ("   KEYFRAME" if pose.keyframe else "")]
         if not pose.has_pose:
             lines.append("no person" + (" detected on this keyframe" if keyframe_without_pose else ""))
+        elif pose.filled:
+            lines.append("filled: rests on a missed keyframe (dashed)")
+        if self.browsing:
+            lines.append("browsing the processed run (←/→ step, Space plays again)")
         p.setFont(QFont(self.font().family(), 10))
         fm = p.fontMetrics()
         box = QRectF(10, 10, max(fm.horizontalAdvance(s) for s in lines) + 20, fm.height() * len(lines) + 12)
@@ -194,7 +229,7 @@ class PoseView3D(QWidget):
         super().__init__(parent)
         self.pitch = 15.0
         self._world: np.ndarray | None = None
-        self._keyframe = False
+        self._keyframe = self._filled = False
         self.plot = _OrbitPlot()
         item = self.plot.getPlotItem()
         item.hideAxis("left")
@@ -239,9 +274,9 @@ class PoseView3D(QWidget):
         self._world = None
         self._redraw()
 
-    def set_pose(self, world: np.ndarray | None, keyframe: bool) -> None:
+    def set_pose(self, world: np.ndarray | None, keyframe: bool, filled: bool = False) -> None:
         self._world = world if world is not None and np.isfinite(world).all() else None
-        self._keyframe = keyframe
+        self._keyframe, self._filled = keyframe, filled
         self._redraw()
 
     def _orbit(self, dx: float, dy: float) -> None:
@@ -281,8 +316,10 @@ class PoseView3D(QWidget):
         for it, bones in ((self._other, _OTHER_BONES), (self._body, _BODY_BONES)):
             seg = xy[np.array(bones).ravel()]
             it.setData(seg[:, 0], seg[:, 1])
-        colour = KEYFRAME if self._keyframe else REFINED
-        self._body.setPen(pg.mkPen(colour, width=3))
+        colour = FILLED if self._filled else KEYFRAME if self._keyframe else REFINED
+        self._body.setPen(pg.mkPen(colour, width=3, style=Qt.PenStyle.DashLine if self._filled
+                                   else Qt.PenStyle.SolidLine))
         body = xy[list(BODY12_FROM_MP33)]
         self._joints.setData(body[:, 0], body[:, 1], brush=pg.mkBrush(colour))
-        self._label.setText(f"refined world pose (m)   yaw {self.yaw}°  tilt {self.pitch:.0f}°")
+        self._label.setText(("filled " if self._filled else "refined ")
+                            + f"world pose (m)   yaw {self.yaw}°  tilt {self.pitch:.0f}°")

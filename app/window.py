@@ -1,28 +1,31 @@
-"""The main window: the video in the centre; readout, 3D pose and plots in docks; toolbars with the
-sources, playback and pipeline settings; errors in the status bar. It only shows the session's
-state and turns user actions into the session's intents."""
+"""The main window: the video in the centre with the seek bar under it; readout, 3D pose and plots
+in docks; toolbars with the sources, playback and pipeline settings; errors in the status bar. It
+only shows the session's state and turns user actions into the session's intents. Its keyboard
+shortcuts work whichever of its widgets has the focus."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl
 from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon,
-                           QKeySequence, QPalette)
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
-                               QProgressBar, QPushButton, QSpinBox, QStyle, QToolBar, QWidget)
+                           QKeyEvent, QKeySequence, QPalette)
+from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel,
+                               QMainWindow, QProgressBar, QPushButton, QSpinBox, QStyle, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from pipeline.config import PipelineConfig
 from pipeline.paths import ASSETS_DIR
 from pipeline.process import output_stem
 from pipeline.io.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
 
-from .channel import FrameItem, RunInfo
+from .channel import FrameItem, RunEnded, RunInfo
 from .controls import PipelineControls
 from .icons import media_icon
 from .plots import FlopsPlot, TrajectoryPlot
 from .readout import ReadoutPanel
-from .session import PAUSED, RUNNING, Session
+from .session import CONNECTING, IDLE, PAUSED, RUNNING, Session
+from .timeline import Timeline
 from .views import OVERLAYS, PoseView3D, VideoView
 
 DEMO_VIDEO = ASSETS_DIR / "demo.mp4"
@@ -41,6 +44,26 @@ def specs_from_urls(urls: list[QUrl]) -> list[str]:
     return specs
 
 
+class WindowShortcuts(QObject):
+    """Makes a window's shortcuts win over the widget with the focus: a spin box would take Space
+    and Ctrl+U, a slider or a combo box the arrow keys. Installed on the application, it refuses
+    the widget's claim (the shortcut-override event) on the keys of the window's actions; dialogs
+    and menus are other windows and keep their keys."""
+
+    def __init__(self, window: QWidget, actions: list[QAction]):
+        super().__init__(window)
+        self.window = window
+        self.keys = {seq.toString() for a in actions for seq in a.shortcuts()}
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(obj, QWidget)
+                and obj.window() == self.window and isinstance(event, QKeyEvent)
+                and QKeySequence(event.keyCombination()).toString() in self.keys):
+            event.ignore()                  # not claimed: the shortcut map gets the key
+            return True
+        return False
+
+
 class MainWindow(QMainWindow):
     """keyframe pose's window; `settings` is where its choices are remembered."""
 
@@ -54,8 +77,15 @@ class MainWindow(QMainWindow):
         self.flops_plot = FlopsPlot()
         self.readout = ReadoutPanel()
         self.controls = PipelineControls()
+        self.timeline = Timeline()
         self.setWindowTitle("keyframe pose")
-        self.setCentralWidget(self.video)
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.video, 1)
+        column.addWidget(self.timeline)
+        self.setCentralWidget(centre)
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self._build_actions()
@@ -66,6 +96,10 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self.session.configure(self.controls.config())
+        self.shortcuts = WindowShortcuts(self, self.findChildren(QAction))
+        QApplication.instance().installEventFilter(self.shortcuts)
+        self.video.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.video.setFocus()                     # not the camera box: it would take Space
 
     # -- building --------------------------------------------------------------------------------
     def _action(self, text: str, slot: Callable, icon: QStyle.StandardPixmap | QIcon | None = None,
@@ -102,6 +136,18 @@ class MainWindow(QMainWindow):
         self.realtime_action.setCheckable(True)
         self.export_action = self._action("Export CSV…", self._export_dialog, SP.SP_DialogSaveButton,
                                           "Ctrl+E", "Export the current video's refined poses to CSV")
+        self.prev_action = self._action("Previous frame", lambda: self.session.step(-1),
+                                        shortcut="Left", tip="Previous frame (a file's run pauses)")
+        self.next_action = self._action("Next frame", lambda: self.session.step(1),
+                                        shortcut="Right", tip="Next frame")
+        self.back_action = self._action("Back 10 frames", lambda: self.session.step(-10),
+                                        shortcut="Shift+Left")
+        self.ahead_action = self._action("Ahead 10 frames", lambda: self.session.step(10),
+                                         shortcut="Shift+Right")
+        self.first_action = self._action("First frame", lambda: self.session.seek(0), shortcut="Home")
+        self.last_action = self._action("Last processed frame",
+                                        lambda: self.session.seek(self.session.browsable - 1),
+                                        shortcut="End")
         self.quit_action = self._action("Quit", self.close, shortcut=QKeySequence.StandardKey.Quit)
 
     def _build_toolbars(self) -> None:
@@ -141,6 +187,9 @@ class MainWindow(QMainWindow):
         file.addAction(self.quit_action)
         playback = self.menuBar().addMenu("&Playback")
         playback.addActions([self.play_action, self.restart_action, self.stop_action, self.realtime_action])
+        playback.addSeparator()
+        playback.addActions([self.prev_action, self.next_action, self.back_action, self.ahead_action,
+                             self.first_action, self.last_action])
         self.view_menu = self.menuBar().addMenu("&View")
 
     def _build_docks(self) -> None:
@@ -183,7 +232,14 @@ class MainWindow(QMainWindow):
         s = self.session
         s.run_started.connect(self._run_started)
         s.frame_shown.connect(self._frame_shown)
+        s.frame_browsed.connect(self._frame_browsed)
+        s.position_changed.connect(self.timeline.set_position)
+        s.connecting.connect(self._connecting)
+        s.run_ended.connect(self._run_ended)
         s.stats_changed.connect(self.readout.show_snapshot)
+        s.stats_changed.connect(self.timeline.show_progress)
+        self.timeline.seek_requested.connect(s.seek)
+        self.timeline.step_requested.connect(s.step)
         s.state_changed.connect(self._state_changed)
         s.playlist_changed.connect(self._playlist_changed)
         s.configured.connect(self._configured)
@@ -254,6 +310,8 @@ class MainWindow(QMainWindow):
             self.export_csv(path)
 
     def _play_pause(self) -> None:
+        if self.session.state == CONNECTING:
+            return
         if self.session.state in (RUNNING, PAUSED):
             self.session.toggle_pause()
         elif self.session.info is not None:
@@ -264,30 +322,48 @@ class MainWindow(QMainWindow):
     # -- state -> views --------------------------------------------------------------------------
     def _run_started(self, info: RunInfo) -> None:
         self.setWindowTitle(f"keyframe pose — {info.name}")
-        for view in (self.video, self.trajectory, self.flops_plot):
+        for view in (self.video, self.trajectory, self.flops_plot, self.timeline):
             view.start(info)
         self.view3d.clear()
         self.readout.show_run(info)
 
     def _frame_shown(self, item: FrameItem) -> None:
         self.video.show_frame(item)
-        self.view3d.set_pose(item.pose.world, item.pose.keyframe)
+        self.view3d.set_pose(item.pose.world, item.pose.keyframe, item.pose.filled)
         self.trajectory.add(item.pose)
         self.flops_plot.add(item.pose)
 
+    def _frame_browsed(self, item: FrameItem) -> None:
+        """A frame of the processed run, revisited: drawn with its kept poses; the plots mark it."""
+        self.video.show_frame(item, browsing=True)
+        self.view3d.set_pose(item.pose.world, item.pose.keyframe, item.pose.filled)
+        for plot in (self.trajectory, self.flops_plot):
+            plot.set_cursor(item.pose.time_s)
+
+    def _connecting(self, name: str, timeout_s: float) -> None:
+        self.video.set_placeholder(f"connecting to {name} …\n\nStop cancels; gives up after "
+                                   f"{timeout_s:.0f} s without video")
+
+    def _run_ended(self, result: RunEnded) -> None:
+        self.timeline.finish(result.info, len(result.track))
     def _state_changed(self, state: str) -> None:
         paused = state != RUNNING
         self.play_action.setText("Play" if paused else "Pause")
         self.play_action.setIcon(self._icon("play" if paused else "pause"))
         name = self.session.info.name if self.session.info else ""
-        self.state_label.setText({"idle": "idle", "running": f"▶ {name}", "paused": f"❚❚ {name}"}[state])
+        self.state_label.setText({IDLE: "idle", RUNNING: f"▶ {name}", PAUSED: f"❚❚ {name}",
+                                  CONNECTING: "connecting …"}[state])
+        if state == IDLE and self.video.item is None:
+            self.video.set_placeholder("Drop video files here, or open a video, a camera or a stream")
 
     def _playlist_changed(self, names: tuple[str, ...]) -> None:
         self.queue_label.setText(f"queued: {len(names)}" if names else "")
         self.queue_label.setToolTip("\n".join(names))
 
-    def _configured(self, cfg: PipelineConfig, description: str) -> None:
+    def _configured(self, cfg: PipelineConfig, description: str, flops: object) -> None:
         self.controls.show_config(cfg, description)
+        if flops is not None and self.session.state == IDLE:
+            self.readout.show_config(cfg, flops, description)
         s = self.settings
         s.setValue("pipeline/k", cfg.k)
         s.setValue("pipeline/q", cfg.q)

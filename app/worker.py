@@ -4,28 +4,33 @@ The GUI thread calls the intent methods (they only put a command in a queue and 
 reads what comes out of the `DisplayQueue`. The worker owns everything slow: sources, the
 estimator, the refiners and the pipeline. It plays a playlist of sources one after another,
 reading commands between frames; display frames wait in the worker, downscaled, until their
-refined pose is final, and go out together with it.
+refined pose is final, and go out together with it. Cameras and streams are opened on a helper
+thread, so Stop cancels a connection that hangs. After (or while paused in) a file's run, a seek
+decodes the frame asked for again and sends it with the poses kept in the run's track: browsing
+never runs the estimator.
 """
 from __future__ import annotations
 
 import queue
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from dataclasses import replace
+from statistics import median_low
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QThread
 
 from pipeline.config import PipelineConfig, load_refiners
-from pipeline.estimators import make_estimator
-from pipeline.process import KeyframePipeline, RunStats
+from pipeline.estimators import PoseEstimate, estimator_flops, make_estimator
+from pipeline.flops import FlopsReadout
+from pipeline.process import KeyframePipeline, RunStats, pipeline_flops
 from pipeline.refiner.runtime import Refiner, load_card
-from pipeline.io.sources import SourceError, VideoSource
+from pipeline.io.sources import STREAM_TIMEOUT_S, BackgroundOpen, FrameSeeker, SourceError, VideoSource
 
-from .channel import (Configured, DisplayQueue, FrameItem, Notice, OpenFailed, PlaylistChanged,
-                      RunEnded, RunInfo, RunStarted, Snapshot)
+from .channel import (Configured, Connecting, DisplayQueue, FrameItem, Notice, OpenFailed,
+                      PlaylistChanged, RunEnded, RunInfo, RunStarted, Snapshot)
 from .export import sidecar_meta
 from .track import PoseTrack
 
@@ -69,6 +74,11 @@ class PipelineWorker(QThread):
         self._paused = False
         self._interrupt = False                 # end the current run early, keeping its poses
         self._max_latency = 0                   # of the current run, in frames
+        self._latencies: Counter[int] = Counter()   # how many frames had each latency
+        self.stream_timeout_s = STREAM_TIMEOUT_S    # cameras and streams: give up opening after
+        self._seek_to: int | None = None        # the newest frame asked for by a seek
+        self._browse: tuple[RunInfo, PoseTrack] | None = None    # the file run that can be browsed
+        self._seeker: FrameSeeker | None = None
 
     # -- intents (GUI thread; never wait) --------------------------------------------------------
     def configure(self, cfg: PipelineConfig) -> None:
@@ -90,8 +100,14 @@ class PipelineWorker(QThread):
         self._commands.put(("restart", None))
 
     def stop(self) -> None:
-        """End the current run (its poses are kept) and clear the queue."""
+        """End the current run (its poses are kept) and clear the queue; cancels a connection."""
         self._commands.put(("stop", None))
+
+    def seek(self, index: int) -> None:
+        """Show frame `index` of the file run (finished, or paused) with its kept poses; seeks
+        asked for faster than frames decode collapse to the newest."""
+        self._seek_to = index
+        self._commands.put(("seek", None))
 
     def shutdown(self) -> None:
         """Stop everything and end the thread (then `wait()` for it)."""
@@ -106,6 +122,7 @@ class PipelineWorker(QThread):
                 else:
                     self._handle(*self._commands.get())
             except _Quit:
+                self._set_browse(None)
                 return
             except Exception as e:       # a bug or a library failure: report it, keep serving intents
                 traceback.print_exc()
@@ -140,6 +157,8 @@ class PipelineWorker(QThread):
             self._paused = self._current is not None
         elif name == "resume":
             self._paused = False
+        elif name == "seek":
+            self._seek()
 
     def _poll(self) -> None:
         """Handle the commands that came in; while paused, wait for the next ones."""
@@ -167,10 +186,19 @@ class PipelineWorker(QThread):
             self.output.put_event(Notice(f"settings not changed: {e}", error=True))
             return
         self._cfg, self._refiners = cfg, refiners
-        self.output.put_event(Configured(cfg, describe(refiners)))
+        self.output.put_event(Configured(cfg, describe(refiners), self._flops(cfg, refiners)))
         if self._current is not None:                        # go on with the new settings
             self._playlist.appendleft(self._current)
             self._interrupt_run()
+
+    @staticmethod
+    def _flops(cfg: PipelineConfig, refiners: tuple[Refiner, Refiner | None]) -> FlopsReadout | None:
+        """What a run with these settings will cost (shown before it starts)."""
+        try:
+            per_call = estimator_flops(cfg.estimator, static=cfg.keyframe_mode == "static")
+        except (ValueError, OSError, ImportError):
+            return None
+        return pipeline_flops(refiners, cfg.stride, per_call)
 
     def _publish_playlist(self) -> None:
         self.output.put_event(PlaylistChanged(tuple(VideoSource(s).name for s in self._playlist)))
@@ -182,11 +210,8 @@ class PipelineWorker(QThread):
             self.output.put_event(OpenFailed(spec, "no refiner weights are loaded: choose K and Q "
                                                    "that have weights, or a weights file"))
             return
-        source = VideoSource(spec)
-        try:
-            source.open()
-        except SourceError as e:
-            self.output.put_event(OpenFailed(spec, str(e)))
+        source = self._open(VideoSource(spec, timeout_s=self.stream_timeout_s))
+        if source is None:
             return
         cfg, refiners = self._cfg, self._refiners
         self._current, self._last, self._interrupt, self._max_latency = spec, spec, False, 0
@@ -207,6 +232,7 @@ class PipelineWorker(QThread):
                        f"{cfg.estimator} ({cfg.keyframe_mode})", describe(refiners),
                        rotation=source.rotation)
         track = PoseTrack(len(info.skeleton), info.world)
+        self._set_browse(None if info.live else (info, track))
         self.output.start_run(min(max(32, 2 * pipe.k * pipe.stride), 150))   # two refiner bursts
         self.output.put_event(RunStarted(info))
         try:
@@ -223,13 +249,79 @@ class PipelineWorker(QThread):
         ended = error or ("stopped" if self._interrupt else "complete")
         stats = pipe.stats
         self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, refiners, ended),
-                                       Snapshot.of(stats, self._max_latency), error, self._interrupt))
+                                       Snapshot.of(stats, self._typical_latency(), self._max_latency),
+                                       error, self._interrupt))
+
+    def _open(self, source: VideoSource) -> VideoSource | None:
+        """The source opened, or None (the reason sent). A camera or stream opens on a helper
+        thread while commands are served: Stop, a new source or quitting give it up."""
+        spec = source.spec
+        if not source.live:
+            try:
+                return source.open()
+            except SourceError as e:
+                self.output.put_event(OpenFailed(spec, str(e)))
+                return None
+        self.output.put_event(Connecting(spec, source.name, source.timeout_s))
+        opening = BackgroundOpen(source)
+        self._current, self._interrupt = spec, False          # so that Stop interrupts this
+        try:
+            while not opening.wait(0.05):
+                while True:
+                    try:
+                        name, arg = self._commands.get_nowait()
+                    except queue.Empty:
+                        break
+                    self._handle(name, arg)
+                if self._interrupt:
+                    opening.abandon()
+                    self.output.put_event(OpenFailed(spec, f"stopped connecting to {source.name}", True))
+                    return None
+        except _Quit:
+            opening.abandon()
+            raise
+        finally:
+            self._current = None
+        try:
+            return opening.result()
+        except SourceError as e:
+            self.output.put_event(OpenFailed(spec, str(e)))
+            return None
+
+    def _typical_latency(self) -> int:
+        """The run's median display latency (frames), for the readout once it is over."""
+        return median_low(self._latencies.elements()) if self._latencies else 0
+
+    # -- browsing --------------------------------------------------------------------------------
+    def _set_browse(self, run: tuple[RunInfo, PoseTrack] | None) -> None:
+        if self._seeker is not None:
+            self._seeker.close()
+        self._browse, self._seeker = run, None
+
+    def _seek(self) -> None:
+        index, self._seek_to = self._seek_to, None
+        if index is None or self._browse is None:
+            return
+        info, track = self._browse
+        if len(track) == 0:
+            return
+        index = min(max(index, 0), len(track) - 1)
+        try:
+            if self._seeker is None:
+                self._seeker = FrameSeeker(info.spec)
+            image = self._downscale(self._seeker.frame(index))
+        except SourceError as e:
+            self.output.put_event(Notice(str(e), error=True))
+            return
+        self.output.put_browsed(FrameItem(track.pose(index), image, None, track.held_raw(index)))
 
     def _run(self, pipe: KeyframePipeline, source: VideoSource, info: RunInfo,
              track: PoseTrack) -> str | None:
         """Pull the pipeline to the end of the source (or an interrupt); the error that ended it."""
         stats = pipe.stats
         frames: dict[int, np.ndarray | None] = {}
+        held: tuple[int, PoseEstimate | None] | None = None      # the last keyframe's detection
+        self._latencies: Counter[int] = Counter()
         run = pipe.run(source, want_pixels=True, stop=lambda: self._interrupt)
         try:
             while True:
@@ -247,8 +339,13 @@ class PipelineWorker(QThread):
                 for pose in poses:
                     track.append(pose)
                     latency = stats.frames - 1 - pose.index
-                    self._max_latency = max(self._max_latency, latency)
-                    item = FrameItem(pose, frames.pop(pose.index, None), Snapshot.of(stats, latency))
+                    if frame is not None:                # not the flush at the end of the source
+                        self._max_latency = max(self._max_latency, latency)
+                        self._latencies[latency] += 1
+                    if pose.keyframe:
+                        held = (pose.index, pose.raw)
+                    item = FrameItem(pose, frames.pop(pose.index, None),
+                                     Snapshot.of(stats, latency, self._max_latency), held)
                     self._show(item, info.live, stats)
         finally:
             run.close()

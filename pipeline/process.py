@@ -60,6 +60,16 @@ class RunStats:
         return self.estimated_dense_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def pipeline_flops(refiners: tuple[Refiner, Refiner | None], stride: int | None,
+                   estimator_per_call: float) -> FlopsReadout:
+    """FLOPs per frame of the estimator on keyframes and the refiners (image, world) windows
+    every `stride` keyframes (None: the weights' own stride)."""
+    image = refiners[0]
+    stride = stride or image.stride
+    return FlopsReadout(image.k, estimator_per_call,
+                        sum(refiner_flops_per_frame(r.model, stride) for r in refiners if r is not None))
+
+
 class KeyframePipeline:
     """One video's run: pull `run()` to get (frame, finished poses) after every frame."""
 
@@ -74,9 +84,7 @@ class KeyframePipeline:
                                           pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
                                           world_output=estimator.has_world, batch=batch)
         self.stats = RunStats()
-        self.flops = FlopsReadout(
-            self.k, estimator.flops_per_call(),
-            sum(refiner_flops_per_frame(r.model, self.stride) for r in (image, world) if r is not None))
+        self.flops = pipeline_flops((image, world), self.stride, estimator.flops_per_call())
 
     @property
     def window(self) -> int:

@@ -12,6 +12,12 @@ keyframes on both sides when they are at most `max_gap` frames apart (default on
 and at least 2K); frames in a longer run of misses, or before the first / after the last
 detection, get no pose (NaN) rather than an invented one.
 
+Different people: two detections that cannot be the same person in the time between them
+(`pipeline.continuity`: one leaves the picture, another enters) are never interpolated or refined
+together. Such a pair is treated like a run of misses too long to fill: the detections form
+separate segments, the frames between them get no pose, and a window that spans both is refined
+once per segment, each part writing only to its own segment's frames.
+
 Joints: the refiner's body joints are refined; the estimator's other joints (face, hands, feet)
 are carried by linear interpolation between keyframes, as is the confidence.
 """
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .continuity import PersonTrack
 from .estimators import PoseEstimate
 from .interpolate import fill_gaps
 from .refiner.model import linear_interpolation_matrix
@@ -47,6 +54,11 @@ class FramePose:
     def has_pose(self) -> bool:
         return bool(np.isfinite(self.image).all())
 
+    @property
+    def filled(self) -> bool:
+        """A pose that rests on a missed keyframe filled from the detections around it."""
+        return self.has_pose and not self.detected
+
 
 @dataclass
 class _Key:
@@ -54,6 +66,7 @@ class _Key:
     value: tuple[np.ndarray, ...] | None = None     # (image, conf, world) used for windows
     valid: bool = False
     resolved: bool = False
+    segment: int | None = None                      # valid keys: which run of one person
 
 
 @dataclass
@@ -66,6 +79,7 @@ class _Window:
     conf: np.ndarray             # (T, J)
     world: np.ndarray            # (T, J, 3)
     pin: np.ndarray              # (Q+1,) bool
+    span: tuple[int, int] | None = None   # frames (from the window's start) it may write to; None: all
 
 
 @dataclass
@@ -113,6 +127,8 @@ class StreamingRefiner:
         self._next_window = 0
         self._next_emit = 0
         self._last_detected: int | None = None
+        self._track = PersonTrack(skeleton)      # who the last detection was, where they go
+        self._segment = 0
         self._pending: list[int] = []
         self.stats = RefinerStats()
 
@@ -124,7 +140,7 @@ class StreamingRefiner:
         self._times[index] = time_s
         self._n += 1
         if index % self.k == 0:
-            self._add_keyframe(index // self.k, estimate)
+            self._add_keyframe(index // self.k, estimate, time_s)
         return self._advance(final=False)
 
     def finish(self) -> list[FramePose]:
@@ -144,20 +160,27 @@ class StreamingRefiner:
         world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
         return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)
 
-    def _add_keyframe(self, j: int, est: PoseEstimate | None) -> None:
+    def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
         key = self._keys[j] = _Key(raw=est)
+        i = self._last_detected
         if est is None:
             self._pending.append(j)
-            i = self._last_detected
-            if i is not None and (j + 1 - i) * self.k > self.max_gap:   # run already too long
+            if i is None or (j + 1 - i) * self.k > self.max_gap:   # nothing to fill from, or too long
                 self._resolve_pending(None)
+                self._track.reset()                                # start afresh
             return
-        key.value, key.valid, key.resolved = self._values(est), True, True
-        self._resolve_pending(j)
+        if i is not None and (j - i) * self.k > self.max_gap:
+            self._track.reset()
+        same = self._track.follows(est.image, time_s)
+        if not same:                                  # first detection, or somebody else: start afresh
+            self._segment += 1
+        key.value, key.valid, key.resolved, key.segment = self._values(est), True, True, self._segment
+        self._resolve_pending(j if same else None)
         self._last_detected = j
 
     def _resolve_pending(self, j: int | None) -> None:
-        """Settle the pending misses, now that detection j arrived (or the run is too long)."""
+        """Settle the pending misses, now that detection j of the same person arrived (None: the
+        run is too long, or the detection after it is somebody else)."""
         i = self._last_detected
         fill = j is not None and i is not None and (j - i) * self.k <= self.max_gap
         for m in self._pending:
@@ -165,7 +188,7 @@ class StreamingRefiner:
             if fill:
                 w = (m - i) / (j - i)
                 key.value = tuple((1 - w) * a + w * b for a, b in zip(self._keys[i].value, self._keys[j].value))
-                key.valid = True
+                key.valid, key.segment = True, self._keys[j].segment
             key.resolved = True
         self._pending = []
 
@@ -195,19 +218,22 @@ class StreamingRefiner:
 
     def _refine_windows(self, starts: list[int]) -> None:
         """Refine the windows starting at keyframes `starts` (one call per refiner) and add them,
-        tapered, to the frames they cover."""
+        tapered, to the frames they cover. A window holding two segments (people) is refined once
+        per segment, the other's keyframes left out as if missed."""
         windows, last = [], max(self._keys)
         for s in starts:
             keys = [self._keys[min(j, last)] for j in range(s, s + self.q + 1)]   # pad with the last keyframe
-            has = np.array([k.value is not None for k in keys])
-            if not has.any():
-                continue
-            proto = next(k.value for k in keys if k.value is not None)
-            kf = [np.stack([k.value[c] if k.value is not None else proto[c] for k in keys]) for c in range(3)]
-            kf = [fill_gaps(x, has) for x in kf]
-            image, conf, world = (np.einsum("tq,q...->t...", self._m, x) for x in kf)   # eq. 1, all joints
-            pin = np.array([k.raw is not None for k in keys])
-            windows.append(_Window(s, kf, image, conf, world, pin))
+            segments = sorted({k.segment for k in keys if k.value is not None})
+            for g in segments:
+                has = np.array([k.value is not None and k.segment == g for k in keys])
+                proto = next(k.value for k, h in zip(keys, has) if h)
+                kf = [np.stack([k.value[c] if h else proto[c] for k, h in zip(keys, has)]) for c in range(3)]
+                kf = [fill_gaps(x, has) for x in kf]
+                image, conf, world = (np.einsum("tq,q...->t...", self._m, x) for x in kf)   # eq. 1, all joints
+                pin = has & np.array([k.raw is not None for k in keys])
+                own = np.flatnonzero(has)
+                span = None if len(segments) == 1 else (own[0] * self.k, own[-1] * self.k)
+                windows.append(_Window(s, kf, image, conf, world, pin, span))
         if not windows:
             return
         t0 = time.perf_counter()
@@ -218,7 +244,8 @@ class StreamingRefiner:
         self.stats.seconds += time.perf_counter() - t0
         self.stats.windows += len(windows)
         for win in windows:
-            for t in range(self.window):
+            lo, hi = win.span or (0, self.window - 1)
+            for t in range(lo, hi + 1):
                 f = win.start * self.k + t
                 if f >= self._n:
                     break
@@ -248,8 +275,9 @@ class StreamingRefiner:
         b = self._keys.get(j + 1) if off else a
         if off and b is None:                     # tail after the last keyframe: held
             b = a
-        valid = a is not None and b is not None and a.valid and b.valid
-        detected = a is not None and b is not None and a.raw is not None and b.raw is not None
+        same = a is not None and b is not None and a.segment == b.segment      # one person on both sides
+        valid = same and a.valid and b.valid
+        detected = same and a.raw is not None and b.raw is not None
         acc = self._acc.pop(f, None)
         time_s = self._times.pop(f)
         n = len(self.skeleton)

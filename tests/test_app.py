@@ -327,3 +327,46 @@ def test_settings_are_remembered(qtbot, tmp_path):
     qtbot.waitUntil(lambda: second.session.cfg is not None, timeout=10_000)
     assert (second.session.cfg.k, second.session.cfg.q) == (first.session.cfg.k, first.session.cfg.q)
     second.close()
+
+
+# --- the launcher: answered before Qt loads -------------------------------------------------------
+
+def launch(*args, env=None, timeout=60):
+    import os
+    import subprocess
+    import sys
+    from pipeline.paths import REPO_ROOT
+    return subprocess.run([sys.executable, "run_app.py", *map(str, args)], cwd=REPO_ROOT, timeout=timeout,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+def test_launcher_refuses_unknown_words_and_lists_its_options():
+    r = launch("proces", DEMO_VIDEO)                         # a typo of the command
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == ("error: proces: no such file or folder, and not a command (did you mean "
+                                "'process'?). Commands: process; or give video files to open in the app "
+                                "(run_app.py --help)")
+    r = launch("no_such_video.mp4")
+    assert r.returncode == 2 and "no_such_video.mp4: no such file or folder, and not a command" in r.stderr
+    r = launch("--help")
+    assert r.returncode == 0
+    for option in ("--camera N", "--screenshot PNG", "--screenshot-frame N", "process"):
+        assert option in r.stdout, option
+
+
+def test_launcher_names_missing_system_libraries_instead_of_qts_abort(tmp_path):
+    """As on a fresh Debian machine: Qt's xcb plugin would abort; the launcher says what to install."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ldd").write_text("#!/bin/sh\necho '\tlibxcb-icccm.so.4 => not found'\n"
+                              "echo '\tlibxkbcommon-x11.so.0 => not found'\n")
+    (fake / "ldd").chmod(0o755)
+    import os
+    r = launch(DEMO_VIDEO, env={"PATH": f"{fake}:{os.environ['PATH']}", "DISPLAY": ":0",
+                                "QT_QPA_PLATFORM": "", "WAYLAND_DISPLAY": ""})
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[:2] == [
+        "error: the window cannot open: Qt's X11 (xcb) platform needs system libraries that are "
+        "missing: libxcb-icccm.so.4, libxkbcommon-x11.so.0.",
+        "  Debian/Ubuntu: sudo apt-get install libxcb-icccm4 libxkbcommon-x11-0"]
+    assert "qt.qpa" not in r.stderr and "Could not load" not in r.stderr

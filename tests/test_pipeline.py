@@ -134,6 +134,20 @@ def test_no_pose_before_the_first_detection(refiners, mocap_track):
     assert not any(p.has_pose for p in out[:40]) and all(p.has_pose for p in out[40:])
 
 
+def test_frames_without_anybody_come_out_with_the_usual_latency(refiners, mocap_track):
+    """A camera on an empty room: misses with no detection before them are settled at once
+    (nothing can fill them), so frames still come out K*Q frames late and memory stays flat."""
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    sr = StreamingRefiner(image, world, MEDIAPIPE33)
+    worst = 0
+    for f in range(3000):
+        for p in sr.push(f, f / 30, None):
+            worst = max(worst, f - p.index)
+            assert not p.has_pose and not p.detected
+    assert worst <= sr.k * sr.q and len(sr._keys) + len(sr._times) < 3 * image.window
+
+
 def test_streaming_memory_stays_bounded(refiners, mocap_track):
     image, world = refiners
     img, wor, conf = mp33_track(*mocap_track)
@@ -266,3 +280,89 @@ def test_threaded_file_reader_never_drops_a_frame():
     src.close()
     assert [f.index for f in got] == list(range(120)) and reader.dropped == 0
     assert all((f.image is not None) == (f.index % 10 == 0) for f in got)
+
+
+def test_two_people_are_never_interpolated_or_refined_together(refiners, mocap_track):
+    """One person walks out, another is found far away after a missed keyframe: no pose between
+    them, and the first person's poses are what they would be had nobody been found after."""
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    n, cut = 200, 100
+    torso = np.median(np.linalg.norm(img[:, MP_BODY[:2]].mean(1) - img[:, MP_BODY[6:8]].mean(1), axis=-1))
+    other = img.copy()
+    other[cut:] += np.array([12 * torso, 0], np.float32)          # somebody else, 12 torsos away
+    detected = np.ones(n, bool)
+    detected[90] = False                                          # the keyframe between them is missed
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), other[:n], wor[:n], conf[:n], detected)
+    by = {p.index: p for p in out}
+    assert all(not by[f].has_pose and not by[f].detected for f in range(81, 100))
+    assert by[80].has_pose and by[100].has_pose and by[80].detected
+    alone = stream(StreamingRefiner(image, world, MEDIAPIPE33), img[:101], wor[:101], conf[:101],
+                   np.arange(101) < 90)
+    for f in range(81):
+        np.testing.assert_allclose(by[f].image, alone[f].image, atol=1e-3)
+        np.testing.assert_allclose(by[f].world, alone[f].world, atol=1e-4)
+    # the same motion without the jump is filled through the miss as before, and the second
+    # person's poses are those, moved with them (up to the first window, which starts afresh)
+    same = stream(StreamingRefiner(image, world, MEDIAPIPE33), img[:n], wor[:n], conf[:n], detected)
+    assert all(p.has_pose for p in same) and same[90].filled and not same[80].filled
+    for f in range(100, n):
+        moved = same[f].image[MP_BODY] + (other[f] - img[f])[MP_BODY]
+        assert np.linalg.norm(by[f].image[MP_BODY] - moved, axis=-1).mean() < 0.05 * torso, f
+
+
+def test_adjacent_detections_of_two_people_share_no_window(refiners, mocap_track):
+    image, world = refiners
+    img, wor, conf = mp33_track(*mocap_track)
+    n = 200
+    torso = np.median(np.linalg.norm(img[:, MP_BODY[:2]].mean(1) - img[:, MP_BODY[6:8]].mean(1), axis=-1))
+    other = img.copy()
+    other[95:] += np.array([0, 15 * torso], np.float32)           # a different person from frame 95
+    out = stream(StreamingRefiner(image, world, MEDIAPIPE33), other[:n], wor[:n], conf[:n])
+    assert [p.index for p in out if not p.has_pose] == list(range(91, 100))
+    # each person's poses are the one-person poses (moved with the second), but for the window
+    # that held both, which now holds one each
+    one = stream(StreamingRefiner(image, world, MEDIAPIPE33), img[:n], wor[:n], conf[:n])
+    err = np.array([np.linalg.norm(p.image[MP_BODY] - q.image[MP_BODY] - (other[p.index] - img[p.index])[MP_BODY],
+                                   axis=-1).mean() / torso for p, q in zip(out, one) if p.has_pose])
+    assert err[:81].max() < 0.01 and err[91:].max() < 0.25, err
+
+
+def test_frame_seeker_gives_the_frame_asked_for(demo_video):
+    from pipeline.io.sources import FrameSeeker
+    with VideoSource(demo_video) as src:
+        frames = [f.image for f in src.frames()]
+    seeker = FrameSeeker(demo_video)
+    for i in (150, 151, 149, 160, 0, 229, 37, 38, 50):      # back, on, a short skip, far
+        assert np.array_equal(seeker.frame(i), frames[i]), i
+    with pytest.raises(SourceError, match="frame 230 cannot be decoded"):
+        seeker.frame(230)
+    assert np.array_equal(seeker.frame(3), frames[3])
+    seeker.close()
+
+
+def test_a_stream_that_never_answers_times_out_with_the_reason_and_can_be_cancelled():
+    import socket
+    import threading
+    import time
+    from pipeline.io.sources import BackgroundOpen
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)                                 # accepts (the kernel does), never answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/live.mp4"
+    try:
+        start = time.monotonic()
+        with pytest.raises(SourceError, match="accepted the connection but did not answer within 1 s"):
+            VideoSource(url, timeout_s=1.0).open()
+        assert time.monotonic() - start < 3
+        opening = BackgroundOpen(VideoSource(url, timeout_s=30))
+        assert not opening.wait(0.3)
+        start = time.monotonic()
+        threading.Timer(0.2, opening.abandon).start()
+        assert opening.wait(2) and time.monotonic() - start < 1
+        with pytest.raises(SourceError, match="cancelled"):
+            opening.result()
+    finally:
+        server.close()
+    with pytest.raises(SourceError, match="connection refused"):
+        VideoSource(url, timeout_s=1.0).open()      # the server is gone: nothing listens

@@ -13,5 +13,12 @@ def make_estimator(name: str, static: bool = True) -> Estimator:
     return ESTIMATORS[name](static=static)
 
 
-__all__ = ["ESTIMATORS", "Estimator", "MediaPipePose", "PoseEstimate", "filter_library_chatter",
-           "make_estimator"]
+def estimator_flops(name: str, static: bool = True) -> float:
+    """FLOPs of one call of an estimator, known without loading it."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; available: {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name].flops(static)
+
+
+__all__ = ["ESTIMATORS", "Estimator", "MediaPipePose", "PoseEstimate", "estimator_flops",
+           "filter_library_chatter", "make_estimator"]

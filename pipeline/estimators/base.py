@@ -32,6 +32,11 @@ class Estimator(Protocol):
 
     def flops_per_call(self) -> float: ...
 
+    @staticmethod
+    def flops(static: bool) -> float:
+        """FLOPs of one call, known without loading the model (the readout shows them before a run)."""
+        ...
+
     def close(self) -> None: ...
 
 

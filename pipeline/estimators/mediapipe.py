@@ -29,7 +29,6 @@ class MediaPipePose:
         self._pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
                                             smooth_landmarks=smooth, enable_segmentation=False,
                                             min_detection_confidence=min_detection_confidence)
-        self._modules = Path(mp.__file__).parent / "modules"
 
     def estimate(self, frame_bgr: np.ndarray) -> PoseEstimate | None:
         import cv2
@@ -46,12 +45,20 @@ class MediaPipePose:
         return PoseEstimate(image, conf, world)
 
     def flops_per_call(self) -> float:
-        """Landmark model, plus the person detector that static mode runs on every call
-        (tracking mode runs it only when the person is lost: a lower bound is given)."""
+        return self.flops(self.static)
+
+    @staticmethod
+    def flops(static: bool) -> float:
+        """FLOPs of one call, without loading the models: the landmark model, plus the person
+        detector that static mode runs on every call (tracking mode runs it only when the person
+        is lost: a lower bound is given)."""
+        from importlib.util import find_spec
+
         from ..flops import tflite_flops
-        landmark = tflite_flops(self._modules / "pose_landmark" / "pose_landmark_full.tflite")
-        detector = tflite_flops(self._modules / "pose_detection" / "pose_detection.tflite")
-        return landmark + detector if self.static else landmark
+        modules = Path(find_spec("mediapipe").submodule_search_locations[0]) / "modules"
+        landmark = tflite_flops(modules / "pose_landmark" / "pose_landmark_full.tflite")
+        detector = tflite_flops(modules / "pose_detection" / "pose_detection.tflite")
+        return landmark + detector if static else landmark
 
     def close(self) -> None:
         self._pose.close()

@@ -8,18 +8,24 @@ timestamps, so variable-frame-rate files keep their real times.
 """
 from __future__ import annotations
 
+import errno
 import os
 import queue
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"}
+STREAM_TIMEOUT_S = 10.0      # a stream that sends no video for this long has failed (or is lost)
+_DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443}
 
 
 _MAGIC = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"OggS",
@@ -33,9 +39,99 @@ def decoder_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def open_ffmpeg(spec: str) -> cv2.VideoCapture:
-    """A file or stream through FFmpeg, decoding on `decoder_threads()`."""
-    return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decoder_threads()])
+def open_ffmpeg(spec: str, timeout_s: float | None = None) -> cv2.VideoCapture:
+    """A file or stream through FFmpeg, decoding on `decoder_threads()`; `timeout_s` bounds the
+    wait for opening and for each read (streams)."""
+    params = [cv2.CAP_PROP_N_THREADS, decoder_threads()]
+    if timeout_s is not None:
+        ms = int(timeout_s * 1000)
+        params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+
+
+_HELLO = {"http": "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n",
+          "https": "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n",
+          "rtsp": "OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n"}
+
+
+def probe_stream(url: str, timeout_s: float = STREAM_TIMEOUT_S,
+                 cancelled: Callable[[], bool] = lambda: False) -> str | None:
+    """Why a network stream cannot be used (host unknown, refused, no answer), or None when its
+    server answers (or the URL names no server to try). HTTP(S) and RTSP servers are sent a
+    request and must begin to answer within `timeout_s`; other protocols must accept a
+    connection. Done in Python, in steps of 0.1 s, so `cancelled()` stops it at once: FFmpeg's
+    own opening cannot be interrupted, and OpenCV lets only one run at a time.
+    Raises SourceError when cancelled."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return f"bad port in {url}"
+    if not host or not port or scheme == "udp":
+        return None
+    deadline = time.monotonic() + timeout_s
+    where = f"{host}:{port}"
+    try:
+        sock = _connect(host, port, deadline, cancelled)
+    except socket.gaierror:
+        return f"host {host} not found"
+    except ConnectionRefusedError:
+        return f"connection refused by {where} (nothing listens there)"
+    except TimeoutError:
+        return f"no answer from {where} within {timeout_s:.0f} s"
+    except OSError as e:
+        return f"cannot connect to {where}: {e.strerror or e}"
+    with sock:
+        if scheme not in _HELLO:
+            return None
+        try:
+            if scheme == "https":
+                import ssl
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE   # as FFmpeg
+                sock.settimeout(max(deadline - time.monotonic(), 0.1))
+                sock = context.wrap_socket(sock, server_hostname=host)
+            hello = _HELLO[scheme].format(path=parts.path or "/", host=host, url=url)
+            sock.sendall(hello.encode())
+            while True:
+                if cancelled():
+                    raise SourceError(f"connecting to {url} cancelled")
+                sock.settimeout(min(0.1, max(deadline - time.monotonic(), 0.01)))
+                try:
+                    if sock.recv(1):
+                        return None
+                    return f"{where} closed the connection without answering"
+                except (socket.timeout, TimeoutError):
+                    if time.monotonic() >= deadline:
+                        return (f"the server accepted the connection but did not answer within "
+                                f"{timeout_s:.0f} s")
+        except OSError as e:
+            return f"{where}: {e.strerror or e}"
+
+
+def _connect(host: str, port: int, deadline: float, cancelled: Callable[[], bool]) -> socket.socket:
+    """A TCP connection to host:port, tried in steps of 0.1 s until `deadline`."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        if sock.connect_ex(address) not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            sock.connect(address)                         # raises the error with its message
+        while True:
+            if cancelled():
+                raise SourceError(f"connecting to {host}:{port} cancelled")
+            if select.select([], [sock], [], 0.1)[1]:
+                if (err := sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)) != 0:
+                    raise OSError(err, os.strerror(err)) if err != errno.ECONNREFUSED else \
+                        ConnectionRefusedError(err, os.strerror(err))
+                sock.setblocking(True)
+                return sock
+            if time.monotonic() >= deadline:
+                raise TimeoutError
+    except BaseException:
+        sock.close()
+        raise
 
 
 def looks_like_video(path: Path) -> bool:
@@ -85,9 +181,10 @@ class VideoSource:
     display-matrix metadata; 0 when none); `fps` the nominal rate and `frame_count` the header's
     count, which for some containers (WebM, Matroska) is only duration x rate, an estimate."""
 
-    def __init__(self, spec: str | int | Path, loop: bool = False):
+    def __init__(self, spec: str | int | Path, loop: bool = False, timeout_s: float = STREAM_TIMEOUT_S):
         self.spec = parse_source(spec)
         self.loop = loop
+        self.timeout_s = timeout_s              # streams: opening and each read
         self.kind = "camera" if isinstance(self.spec, int) else "stream" if is_stream_url(self.spec) else "file"
         self.live = self.kind != "file"
         self.name = f"camera {self.spec}" if self.kind == "camera" else (
@@ -98,7 +195,9 @@ class VideoSource:
         self.size = (0, 0)
         self.rotation = 0
 
-    def open(self) -> "VideoSource":
+    def open(self, cancelled: Callable[[], bool] = lambda: False) -> "VideoSource":
+        """Open the source (SourceError with the reason if it cannot be); `cancelled()` stops a
+        stream's connection attempt (see `probe_stream`)."""
         if self.kind == "file":
             path = Path(self.spec)
             if not path.exists():
@@ -114,7 +213,14 @@ class VideoSource:
         elif self.kind == "camera":
             cap = cv2.VideoCapture(self.spec)
         else:
-            cap = open_ffmpeg(self.spec)
+            if (why := probe_stream(self.spec, self.timeout_s, cancelled)) is not None:
+                raise SourceError(f"stream {self.spec} could not be opened: {why}")
+            started = time.monotonic()
+            cap = open_ffmpeg(self.spec, self.timeout_s)
+            if not cap.isOpened() and time.monotonic() - started >= 0.9 * self.timeout_s:
+                cap.release()
+                raise SourceError(f"stream {self.spec} could not be opened: the server accepted the "
+                                  f"connection but sent no video within {self.timeout_s:.0f} s")
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._cannot_open())
@@ -225,6 +331,78 @@ class VideoSource:
         if end < 0.95 * duration - 2 / self.fps:
             raise SourceError(f"{self.name}: truncated or corrupt, decoding stopped at frame "
                               f"{decoded} ({end:.1f} s) of {self.frame_count} ({duration:.1f} s)")
+
+
+class BackgroundOpen:
+    """`source.open()` on its own thread, so that whoever waits for a camera or stream to connect
+    can give up (the user pressed Stop) instead of blocking until it times out."""
+
+    def __init__(self, source: VideoSource):
+        self.source = source
+        self.error: SourceError | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        threading.Thread(target=self._open, name="open-source", daemon=True).start()
+
+    def _open(self) -> None:
+        try:
+            self.source.open(cancelled=lambda: self._abandoned)
+        except SourceError as e:
+            self.error = e
+        except Exception as e:                   # an OpenCV or driver failure: a message, not a crash
+            self.error = SourceError(f"{self.source.name} could not be opened: {e}")
+        with self._lock:
+            self._done.set()
+            if self._abandoned:
+                self.source.close()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the attempt has ended (opened or failed) within `timeout` seconds."""
+        return self._done.wait(timeout)
+
+    def result(self) -> VideoSource:
+        """The open source, or the SourceError saying why not (only once `wait` is True)."""
+        if self.error is not None:
+            raise self.error
+        return self.source
+
+    def abandon(self) -> None:
+        """Give up: the source is closed now, or as soon as its opening returns."""
+        with self._lock:
+            self._abandoned = True
+            if self._done.is_set():
+                self.source.close()
+
+
+class FrameSeeker:
+    """Any frame of a video file on demand, for browsing a processed video: the next frame is
+    read on, a short way forward is skipped with `grab()`, anything else is a seek (FFmpeg seeks
+    to the keyframe before and decodes up to the frame asked for: frame-exact)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._cap = open_ffmpeg(str(self.path))
+        if not self._cap.isOpened():
+            raise SourceError(f"{self.path.name}: cannot be opened to browse it")
+        self._next = 0
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` (BGR, (H, W, 3)); SourceError if it cannot be decoded."""
+        if not 0 <= index - self._next <= 15:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        else:
+            for _ in range(index - self._next):
+                self._cap.grab()
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            self._next = -1000                    # position unknown: seek next time
+            raise SourceError(f"{self.path.name}: frame {index} cannot be decoded")
+        self._next = index + 1
+        return image
+
+    def close(self) -> None:
+        self._cap.release()
 
 
 class ThreadedReader:
