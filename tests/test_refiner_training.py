@@ -56,6 +56,72 @@ def test_world_space_is_hip_centred_with_y_down(motion_clips):
     assert (shoulders_y < 0).mean() > 0.9          # shoulders above the hips: y points down
 
 
+def test_bodies_are_reshaped_along_the_chain_with_constant_bones(motion_clips):
+    """Every bone keeps its direction and takes the drawn length in every frame; the feet stay
+    near the floor; a batch of windows takes a batch of bodies."""
+    from pipeline.training.synth import BodyShape, reshape_body
+    clip = next(c for c in motion_clips if c.name == "train/walking/01")
+    j = clip.joints[:200]
+    body = BodyShape().sample(np.random.default_rng(4))
+    out = reshape_body(j, body)
+    J = BODY12.index
+    for a, b, want in (("left_hip", "left_knee", body["thigh"][0]), ("right_knee", "right_ankle", body["shank"][1]),
+                       ("left_elbow", "left_wrist", body["forearm"][0]),
+                       ("right_shoulder", "right_elbow", body["upper_arm"][1])):
+        length = np.linalg.norm(out[:, J(b)] - out[:, J(a)], axis=-1)
+        assert np.allclose(length, want, rtol=1e-4), (a, b)
+        d0, d1 = j[:, J(b)] - j[:, J(a)], out[:, J(b)] - out[:, J(a)]
+        cos = (d0 * d1).sum(-1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
+        assert cos.min() > 0.9999                                    # same direction
+    assert np.allclose(np.linalg.norm(out[:, J("left_hip")] - out[:, J("right_hip")], axis=-1), body["hip_width"])
+    assert np.allclose(torso_length(out, BODY12), body["torso"], rtol=1e-4)
+    assert abs(out[:, [J("left_ankle"), J("right_ankle")], 1].min() - j[:, [J("left_ankle"), J("right_ankle")], 1].min()) < 0.1
+    many = BodyShape().sample(np.random.default_rng(5), 3)
+    batch = reshape_body(np.stack([j[:31]] * 3), many)
+    assert np.allclose(torso_length(batch, BODY12).mean(-1), many["torso"], rtol=1e-4)
+
+
+def test_gait_recordings_get_arms_that_swing_against_the_legs(motion_clips):
+    """gaitkit has legs (and shoulders) only: its arms are completed, swing against the leg of the
+    same side, and are marked unmeasured so they are never trained on or scored."""
+    c = next(c for c in motion_clips if c.name == "parkinson")
+    J = BODY12.index
+    lh, rh = c.joints[:, J("left_hip")], c.joints[:, J("right_hip")]
+    across = (lh - rh) * [1, 0, 1]
+    fwd = np.cross(across, [0.0, 1.0, 0.0])
+    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
+    ahead = lambda n: ((c.joints[:, J(n)] - (lh + rh) / 2) * fwd).sum(-1)
+    assert np.corrcoef(ahead("left_wrist"), ahead("left_ankle"))[0, 1] < -0.5
+    assert np.corrcoef(ahead("right_wrist"), ahead("right_ankle"))[0, 1] < -0.5
+    assert not c.measured[[J("left_wrist"), J("right_elbow")]].any() and c.measured[J("left_knee")]
+
+
+def test_leaving_a_dataset_out_and_the_loss_on_measured_joints_only():
+    cfg = TrainConfig(space="world", k=5, q=2, exclude="gaitkit_gait")
+    batches = MotionBatches(cfg, MOTION_DIR, NoiseModel())
+    assert "gaitkit" not in ", ".join({c.source for c in batches.sampler.clips})
+    assert "left out: gaitkit_gait" in batches.description
+    with pytest.raises(ValueError, match="no such motion file"):
+        MotionBatches(TrainConfig(exclude="nonexistent"), MOTION_DIR, NoiseModel())
+    import torch
+    from pipeline.training.train import masked_l1
+    pred, target = torch.zeros(2, 3, 4), torch.ones(2, 3, 4)
+    target[..., 2:] = 100.0                                # the unmeasured features: ignored
+    w = torch.tensor([1.0, 1.0, 0.0, 0.0]).expand(2, 1, 4)
+    assert masked_l1(pred, target, w).item() == pytest.approx(1.0)
+
+
+def test_noise_levels_reach_from_clean_to_heavy():
+    cfg = TrainConfig(space="image", k=10, q=3, clean_share=0.2, noise_min=0.1, noise_max=3.0)
+    batches = MotionBatches(cfg, MOTION_DIR, NoiseModel())
+    lv = batches.levels(4000, np.random.default_rng(0))
+    assert 0.17 < (lv == 0).mean() < 0.23 and lv.max() <= 3.0 and lv[lv > 0].min() >= 0.1
+    kf, clean, _ = batches(64, np.random.default_rng(1))
+    assert kf.shape == (64, 4, 12, 2) and clean.shape == (64, 31, 12, 2)
+    exact = np.isclose(kf, clean[:, ::10], atol=1e-3).all(axis=(1, 2, 3))
+    assert 0 < exact.mean() < 0.5                          # some windows come with perfect keyframes
+
+
 def test_look_at_is_a_rotation_facing_the_target():
     r = look_at(np.array([0.0, 1.5, 5.0]), np.array([0.0, 1.0, 0.0]))
     assert np.allclose(r @ r.T, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(r), 1)

@@ -14,7 +14,8 @@ Held-out suites (`SUITES`), each scored frame by frame with windows as the app r
   deepmimic the fifteen DeepMimic clips, with a model trained without DeepMimic;
   clean     the `bodies` motions with perfect keyframes: a refiner must not rewrite clean input;
   video     real video: MediaPipe's own keyframes on the four calibrated views of pose2sim_single,
-            against a leave-one-view-out triangulated reference (pipeline/training/multiview.py).
+            against a leave-one-view-out triangulated reference (pipeline/training/multiview.py),
+            per view and pooled.
 Motion capture is resampled to 30 fps, seen by fixed virtual cameras and corrupted with the model
 card's detector-noise model at its measured level (fixed seeds). Or the DeciWatch files a user owns
 (--deciwatch ROOT --dataset h36m --estimator fcn).
@@ -250,6 +251,37 @@ SUITES = {s.name: s for s in (
 )}
 
 
+def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict:
+    """Real video: the four calibrated views of pose2sim_single, each against the leave-one-view-
+    out reference (pipeline/training/multiview.py), MediaPipe's own static-mode keyframes in.
+    2D: mean pixel error as % of the person's box; 3D: root-relative MPJPE and PA-MPJPE in mm.
+    Judged: the refiner closer to the reference than linear interpolation of the same keyframes,
+    pooled and in at least three of the four views."""
+    from . import multiview
+    key = "error (% box)" if space == "image" else "MPJPE (mm)"
+    run = lambda pin: (lambda f, kf, found, n: refiner.refine_sequence(
+        kf.astype(np.float32), n, stride, pin=found if pin else None))
+    scene = multiview.load_scene()
+    kw = "predict_image" if space == "image" else "predict_world"
+    views: dict[str, dict] = {}
+    for label, pin in ((REFINER, False), (PINNED, True)):
+        res = multiview.video_benchmark(scene, refiner.k, **{kw: run(pin)}, label=label)
+        for view, table in list(res["views"].items()) + [("pooled", res["pooled"])]:
+            for method, row in table.items():
+                views.setdefault(view, {})[method] = {c: v for c, v in row.items() if c != "frames"}
+    order = [REFINER, PINNED, "linear", "cubic", "dense static", "dense tracking"]
+    views = {v: {m: t[m] for m in order} for v, t in views.items()}
+    better = [v for v, t in views.items() if v != "pooled" and t[REFINER][key] < t["linear"][key]]
+    judged = {"closer than linear, pooled": views["pooled"][REFINER][key] < views["pooled"]["linear"][key],
+              f"closer than linear in >= 3 of 4 views ({len(better)})": len(better) >= 3}
+    frames = scene.n_frames
+    return {"title": "real video: pose2sim_single, 4 calibrated views, leave-one-view-out reference",
+            "scored_by": "this model", "counts": True,
+            "data": f"{len(scene.names)} views x {frames} frames at {scene.fps:g} fps, MediaPipe static-mode "
+                    f"keyframes", "table": views["pooled"], "views": views, "metric": key,
+            "acceptance": judged}
+
+
 def heldout_path(card_name: str, source: str) -> Path:
     """Where the model of the same recipe trained without `source` lives."""
     return HELDOUT_DIR / f"{card_name}-without-{source}.json"
@@ -263,7 +295,7 @@ def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int =
     noise = NoiseModel(**card.training.get("noise", {}))
     out: dict = {"stride": stride or refiner.stride, "noise": "the card's noise model at its measured level",
                  "suites": {}}
-    for name in suites or list(SUITES):
+    for name in [n for n in (suites or list(SUITES)) if n != "video"]:
         suite = SUITES[name]
         model, scored_by = refiner, path.with_suffix(".json").name
         if suite.heldout_source:
@@ -281,6 +313,8 @@ def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int =
             "title": suite.title, "scored_by": scored_by, "counts": suite.counts,
             "data": f"{len(seqs)} sequences, {sum(len(s.gt) for s in seqs)} frames at 30 fps",
             "table": table, "acceptance": suite.judge(table, card.space)}
+    if suites is None or "video" in suites:
+        out["suites"]["video"] = video_suite(refiner, card.space, stride)
     out["accepted"] = all(all(s["acceptance"].values()) for s in out["suites"].values() if s["counts"])
     return out
 
@@ -308,8 +342,23 @@ def suite_section(name: str, result: dict) -> str:
         return head + f"Not scored: {result['missing']}.\n"
     verdict = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in result["acceptance"].items())
     label = "Acceptance" if result["counts"] else "For reference (not part of the acceptance)"
+    table = markdown_table(result["table"]) if "views" not in result else views_table(result)
     return (head + f"Scored by `{result['scored_by']}`; {result['data']}.\n\n"
-            f"{markdown_table(result['table'])}\n\n{label}: {verdict}.\n")
+            f"{table}\n\n{label}: {verdict}.\n")
+
+
+def views_table(result: dict) -> str:
+    """Per-view table of the video suite: a row per method, a column per view and pooled."""
+    views = result["views"]
+    cols = list(views)
+    lines = [f"| {result['metric']} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for method in views["pooled"]:
+        lines.append(f"| {method} | " + " | ".join(f"{views[c][method][result['metric']]:.2f}" for c in cols) + " |")
+    if "PA-MPJPE (mm)" in views["pooled"][REFINER]:
+        lines += ["", "| PA-MPJPE (mm) | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for method in views["pooled"]:
+            lines.append(f"| {method} | " + " | ".join(f"{views[c][method]['PA-MPJPE (mm)']:.1f}" for c in cols) + " |")
+    return "\n".join(lines)
 
 
 def write_doc(doc: Path, sections: list[tuple[Path, dict]]) -> None:
@@ -337,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motion", type=Path, default=DEFAULT_MOTION)
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--suites", type=lambda v: v.split(","), metavar="A,B",
-                    help=f"held-out suites to run (default all: {','.join(SUITES)})")
+                    help=f"held-out suites to run (default all: {','.join(SUITES)},video)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stride", type=int,
                     help="window stride in keyframes (default: the model card's runtime stride, 1)")
