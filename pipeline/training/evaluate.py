@@ -256,9 +256,12 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     out reference (pipeline/training/multiview.py), MediaPipe's own static-mode keyframes in.
     2D: mean pixel error as % of the person's box; 3D: root-relative MPJPE and PA-MPJPE in mm.
     Judged: the refiner closer to the reference than linear interpolation of the same keyframes,
-    pooled and in at least three of the four views."""
+    pooled and in at least three of the four views; in 3D by PA-MPJPE (the pose after the best
+    rotation and scale), since MediaPipe's world frame is tilted ~11 degrees from the camera's
+    and that tilt, shared by every method fed its keyframes, dominates the plain MPJPE."""
     from . import multiview
     key = "error (% box)" if space == "image" else "MPJPE (mm)"
+    judge = "error (% box)" if space == "image" else "PA-MPJPE (mm)"
     run = lambda pin: (lambda f, kf, found, n: refiner.refine_sequence(
         kf.astype(np.float32), n, stride, pin=found if pin else None))
     scene = multiview.load_scene()
@@ -271,9 +274,9 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
                 views.setdefault(view, {})[method] = {c: v for c, v in row.items() if c != "frames"}
     order = [REFINER, PINNED, "linear", "cubic", "dense static", "dense tracking"]
     views = {v: {m: t[m] for m in order} for v, t in views.items()}
-    better = [v for v, t in views.items() if v != "pooled" and t[REFINER][key] < t["linear"][key]]
-    judged = {"closer than linear, pooled": views["pooled"][REFINER][key] < views["pooled"]["linear"][key],
-              f"closer than linear in >= 3 of 4 views ({len(better)})": len(better) >= 3}
+    better = [v for v, t in views.items() if v != "pooled" and t[REFINER][judge] < t["linear"][judge]]
+    judged = {f"{judge} below linear, pooled": views["pooled"][REFINER][judge] < views["pooled"]["linear"][judge],
+              f"{judge} below linear in >= 3 of 4 views ({len(better)})": len(better) >= 3}
     frames = scene.n_frames
     return {"title": "real video: pose2sim_single, 4 calibrated views, leave-one-view-out reference",
             "scored_by": "this model", "counts": True,
