@@ -596,7 +596,7 @@ class FrameSeeker:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._cap = open_ffmpeg(str(self.path))
+        self._cap = open_ffmpeg(str(path))           # str(path): a URL of a file stays a URL
         if not self._cap.isOpened():
             raise SourceError(f"{self.path.name}: cannot be opened to browse it")
         self._next = 0
