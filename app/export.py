@@ -22,7 +22,7 @@ from .channel import RunEnded, RunInfo
 def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
                  refiners: tuple[Refiner, Refiner | None], ended: str) -> dict:
     """The headless command's JSON sidecar for a run of the app (`ended`: how it ended)."""
-    video = str(Path(info.spec).resolve()) if not info.live else str(info.spec)
+    video = str(info.spec) if info.live or "://" in str(info.spec) else str(Path(info.spec).resolve())
     meta = run_metadata(video, info.fps, info.size, cfg, info.stride, refiners, stats, info.flops,
                         info.max_latency_frames, info.skeleton, rotation=info.rotation)
     return {**meta, "app": {"ended": ended, "dropped_frames": stats.dropped}}

@@ -11,7 +11,23 @@ from pathlib import Path
 from .config import PipelineConfig, load_refiners
 from .io.export import ExportError, check_writable
 from .refiner.runtime import WeightsError
-from .io.sources import SourceError, is_stream_url, list_videos, parse_source
+from .io.sources import STREAM_TIMEOUT_S, SourceError, is_stream_url, list_videos, parse_source, subfolders
+
+
+def positive(kind: type):
+    """An argparse type: a number of `kind` above zero, else a clear usage error (exit 2)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be {'1 or more' if kind is int else 'above 0'}, "
+                                             f"got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,11 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate poses on every K-th frame, recover every frame with MixSynthFormer, "
                     "and write one CSV per video.")
     ap.add_argument("input", help="a video file, a folder of videos, a camera index or a stream URL "
-                                   "(live sources record until Ctrl-C)")
+                                   "(live sources record until Ctrl-C; an existing file or folder "
+                                   "named like a number wins over the camera index; a URL of a "
+                                   "video file is read whole, like a file)")
     ap.add_argument("--out", type=Path, required=True, help="output folder for the CSV files")
-    ap.add_argument("--every", type=int, default=10, metavar="K", help="keyframe interval K (default 10)")
-    ap.add_argument("--q", type=int, help="keyframe intervals per refiner window (default: the live model)")
-    ap.add_argument("--stride", type=int, help="a refiner window every STRIDE keyframes (default Q)")
+    ap.add_argument("--recursive", action="store_true",
+                    help="a folder: also the videos in its subfolders (outputs mirror the subfolders)")
+    ap.add_argument("--every", type=positive(int), default=10, metavar="K",
+                    help="keyframe interval K (default 10)")
+    ap.add_argument("--q", type=positive(int),
+                    help="keyframe intervals per refiner window (default: the live model)")
+    ap.add_argument("--stride", type=positive(int),
+                    help="a refiner window every STRIDE keyframes, 1 to Q (default: the weights' own, "
+                         "1 for every shipped model: a window starts at each keyframe)")
+    ap.add_argument("--timeout", type=positive(float), default=STREAM_TIMEOUT_S, metavar="SECONDS",
+                    help=f"cameras and streams: give up when nothing arrives for this long, "
+                         f"opening or reading (default {STREAM_TIMEOUT_S:g})")
     ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe"])
     ap.add_argument("--mode", default="static", choices=["static", "tracking"],
                     help="MediaPipe mode on keyframes (default static; docs/estimator_mode.md)")
@@ -86,7 +113,7 @@ def _process(args: argparse.Namespace) -> int:
                          keyframe_mode=args.mode, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
                          pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
-    from .process import output_names, process_video   # after argument errors: keeps --help fast
+    from .process import process_video   # after argument errors: keeps --help fast
 
     try:
         spec = parse_source(args.input)
@@ -94,23 +121,25 @@ def _process(args: argparse.Namespace) -> int:
             path = Path(spec)
             if not path.exists():
                 raise SourceError(f"{path}: no such file or folder")
-            videos = list_videos(path) if path.is_dir() else [path]
-            if not videos:
-                raise SourceError(f"{path}: no video files in this folder")
-            names = output_names(videos)          # distinct even where case is ignored
+            videos, outs, names = _folder(path, args.out, args.recursive) if path.is_dir() else \
+                ([path], [args.out], [None])
         else:
-            videos, names = [spec], [None]
+            videos, outs, names = [spec], [args.out], [None]
         check_writable(args.out)
         refiners = load_refiners(cfg)
+        if cfg.stride is not None and cfg.stride > refiners[0].q:
+            raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
+                             f"per window of {refiners[0].card.name}), got {cfg.stride}")
     except (SourceError, ExportError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
     failed, written = [], []
-    for video, name in zip(videos, names):
+    for video, out, name in zip(videos, outs, names):
         label = Path(str(video)).name
         try:
-            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet, name=name)
+            summary = process_video(video, out, cfg, refiners, progress=not args.quiet, name=name,
+                                    timeout_s=args.timeout)
         except (SourceError, WeightsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)             # these name the video already
             failed.append(video)
@@ -128,9 +157,35 @@ def _process(args: argparse.Namespace) -> int:
         print("\n".join(summary.lines()), flush=True)
         written.append(summary.csv)
     if len(videos) > 1 and written:
-        print(f"written to {args.out}: {', '.join(p.name for p in written)} (each with its .json)")
+        print(f"written to {args.out}: {', '.join(str(p.relative_to(args.out)) for p in written)} "
+              f"(each with its .json)")
     if failed:
         print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(Path(str(v)).name for v in failed)}",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _folder(folder: Path, out: Path, recursive: bool) -> tuple[list[Path], list[Path], list[str]]:
+    """The videos of a folder, the output folder of each (mirroring its subfolder) and its
+    output name (distinct within that folder even where case is ignored). Without `recursive`,
+    says how many subfolders are left out and how to include them."""
+    from .process import output_names
+
+    videos = list_videos(folder, recursive=recursive, skip=out)
+    skipped = [] if recursive else subfolders(folder, skip=out)
+    if skipped:
+        shown = ", ".join(p.name for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        note = (f"{len(skipped)} subfolder{'s' * (len(skipped) > 1)} not searched ({shown}); "
+                f"add --recursive to process the videos in them too")
+        if not videos:
+            raise SourceError(f"{folder}: no video files directly in this folder; {note}")
+        print(f"note: {note}", file=sys.stderr)
+    if not videos:
+        raise SourceError(f"{folder}: no video files in this folder"
+                          + (" or its subfolders" if recursive else ""))
+    groups: dict[Path, list[Path]] = {}
+    for v in videos:
+        groups.setdefault(v.parent, []).append(v)
+    named = {v: n for group in groups.values() for v, n in zip(group, output_names(group))}
+    return videos, [out / v.parent.relative_to(folder) for v in videos], [named[v] for v in videos]

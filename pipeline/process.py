@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -21,7 +22,8 @@ from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner.runtime import Refiner
 from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
-from .io.sources import Frame, SourceError, ThreadedReader, VideoSource
+from .io.sources import (STREAM_TIMEOUT_S, Frame, SourceError, ThreadedReader, VideoSource,
+                         open_interruptibly)
 from .streaming import FramePose, StreamingRefiner
 
 
@@ -252,6 +254,8 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
 def output_stem(source: VideoSource) -> str:
     if source.kind == "file":
         return Path(source.spec).stem
+    if not source.live and (stem := Path(urlsplit(str(source.spec)).path).stem):
+        return stem                                 # a file on a web server: named like a file
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"camera{source.spec}" if source.kind == "camera" else re.sub(r"[^A-Za-z0-9]+", "_", str(source.spec))
     return f"{name.strip('_')}_{stamp}"
@@ -279,7 +283,7 @@ def output_names(videos: list[Path]) -> list[str]:
 def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                   refiners: tuple[Refiner, Refiner | None] | None = None,
                   progress: bool = True, estimator: Estimator | None = None,
-                  name: str | None = None) -> VideoSummary:
+                  name: str | None = None, timeout_s: float = STREAM_TIMEOUT_S) -> VideoSummary:
     """Refined pose of every frame of a video (or camera / stream until Ctrl-C) ->
     `<out_dir>/<name>.csv` + `.json` sidecar (`name`: the video's stem by default). `estimator`:
     an open one to use (and leave open), e.g. one already warmed up; by default one is made for
@@ -289,12 +293,13 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
     Raises SourceError / ExportError / WeightsError with a message for the user; in every error
     case (and on Ctrl-C) no CSV or sidecar is left behind, and everything taken (estimator,
     decoder, reader thread) is released. For a live source, Ctrl-C ends the recording and keeps
-    it."""
+    it. `timeout_s`: a camera or stream that sends nothing for this long has failed (opening
+    it can be interrupted at once by Ctrl-C)."""
     from tqdm import tqdm
 
     image, world = refiners or load_refiners(cfg)
     check_writable(out_dir)
-    source = VideoSource(spec).open()
+    source = open_interruptibly(VideoSource(spec, timeout_s=timeout_s))
     own = estimator is None
     est = estimator
     bar = run = None

@@ -79,7 +79,7 @@ def probe_stream(url: str, timeout_s: float = STREAM_TIMEOUT_S,
     except ConnectionRefusedError:
         return f"connection refused by {where} (nothing listens there)"
     except TimeoutError:
-        return f"no answer from {where} within {timeout_s:.0f} s"
+        return f"no answer from {where} after {timeout_s:g} s (the connection was not accepted)"
     except OSError as e:
         return f"cannot connect to {where}: {e.strerror or e}"
     with sock:
@@ -104,8 +104,8 @@ def probe_stream(url: str, timeout_s: float = STREAM_TIMEOUT_S,
                     return f"{where} closed the connection without answering"
                 except (socket.timeout, TimeoutError):
                     if time.monotonic() >= deadline:
-                        return (f"the server accepted the connection but did not answer within "
-                                f"{timeout_s:.0f} s")
+                        return (f"no answer from {where} after {timeout_s:g} s (it accepted the "
+                                f"connection but sent nothing)")
         except OSError as e:
             return f"{where}: {e.strerror or e}"
 
@@ -143,6 +143,163 @@ def looks_like_video(path: Path) -> bool:
     return any(m in head[:12] for m in _MAGIC)
 
 
+_IMAGES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"),
+           (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+_IMAGE_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF"}
+_AUDIO_BRANDS = {b"M4A ": "M4A", b"M4B ": "M4B", b"M4P ": "M4P"}
+_AUDIO = ((b"fLaC", "FLAC"), (b"ID3", "MP3"), (b"caff", "CAF"), (b"#!AMR", "AMR"))
+_MKV_SEGMENT, _MKV_TRACKS, _MKV_CLUSTER, _MKV_ENTRY, _MKV_TYPE = 0x18538067, 0x1654AE6B, 0x1F43B675, 0xAE, 0x83
+_MKV_KINDS = {1: "video", 2: "audio", 3: "complex", 0x10: "logo", 0x11: "subtitle", 0x12: "buttons",
+              0x20: "control", 0x21: "metadata"}
+_MP4_KINDS = {b"vide": "video", b"soun": "audio", b"text": "text", b"sbtl": "subtitle", b"subt": "subtitle",
+              b"meta": "metadata", b"hint": "hint", b"tmcd": "timecode"}
+VIDEO_HINT = "give a video file (.mp4, .mov, .mkv, .webm, .avi, ...) or a folder of videos"
+
+
+def not_a_video(path: Path) -> str | None:
+    """Why a file is no video although a decoder might open it, read from its first bytes and,
+    for MP4/MOV and Matroska/WebM, from its list of tracks: "an image (JPEG)", "no video stream
+    (an audio file: WAV)", "no video stream (its tracks: audio)"; None when it may be a video."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    for magic, name in _IMAGES:
+        if head.startswith(magic):
+            return f"an image ({name})"
+    brand = head[8:12] if head[4:8] == b"ftyp" else b""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP" or brand in _IMAGE_BRANDS:
+        return f"an image ({'WebP' if head[:4] == b'RIFF' else _IMAGE_BRANDS[brand]})"
+    audio = next((name for magic, name in _AUDIO if head.startswith(magic)), None)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        audio = "WAV"
+    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        audio = "AIFF"
+    elif len(head) > 1 and head[0] == 0xFF and head[1] & 0xF0 == 0xF0:
+        audio = "MPEG audio"                              # an MP3 or AAC (ADTS) frame header
+    elif head[:4] == b"OggS" and b"theora" not in head and b"\x80theora" not in head:
+        audio = "Ogg"
+    elif brand in _AUDIO_BRANDS:
+        audio = _AUDIO_BRANDS[brand]
+    if audio is not None:
+        return f"no video stream (an audio file: {audio})"
+    kinds = _mp4_tracks(path) if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") else \
+        _mkv_tracks(head + _read_more(path, 4096, 1 << 20)) if head[:4] == b"\x1aE\xdf\xa3" else None
+    if kinds is not None and "video" not in kinds:
+        return f"no video stream (its tracks: {', '.join(kinds) or 'none'})"
+    return None
+
+
+def _read_more(path: Path, offset: int, size: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def _mp4_tracks(path: Path) -> list[str] | None:
+    """The kinds of an MP4/MOV file's tracks (handler types), None when its `moov` is not found."""
+    import struct
+    try:
+        with path.open("rb") as f:
+            end = path.stat().st_size
+            pos = 0
+            while pos + 8 <= end:
+                f.seek(pos)
+                size, kind = struct.unpack(">I4s", f.read(8))
+                header = 8
+                if size == 1:
+                    size, header = struct.unpack(">Q", f.read(8))[0], 16
+                elif size == 0:
+                    size = end - pos
+                if size < header:
+                    return None
+                if kind == b"moov":
+                    return _mp4_handlers(f.read(min(size - header, 64 << 20)))
+                pos += size
+    except (OSError, struct.error):
+        pass
+    return None
+
+
+def _mp4_handlers(moov: bytes) -> list[str]:
+    import struct
+    kinds = []
+
+    def walk(data: bytes, inside: bytes) -> None:
+        off = 0
+        while off + 8 <= len(data):
+            size, kind = struct.unpack(">I4s", data[off:off + 8])
+            header = 8
+            if size == 1 and off + 16 <= len(data):
+                size, header = struct.unpack(">Q", data[off + 8:off + 16])[0], 16
+            elif size == 0:
+                size = len(data) - off
+            if size < header:
+                return
+            body = data[off + header:off + size]
+            if kind in (b"trak", b"mdia"):
+                walk(body, kind)
+            elif kind == b"hdlr" and inside == b"mdia" and len(body) >= 12:
+                kinds.append(_MP4_KINDS.get(body[8:12], body[8:12].decode("latin-1").strip()))
+            off += size
+
+    walk(moov, b"moov")
+    return kinds
+
+
+def _vint(data: bytes, off: int, marker: bool) -> tuple[int, int]:
+    """An EBML variable-length integer at `off` (an element ID keeps its marker bit) and the
+    offset after it; -1 for a size of all ones (unknown)."""
+    first = data[off]
+    length = 9 - first.bit_length()
+    if not 1 <= length <= 8 or off + length > len(data):
+        raise ValueError("bad EBML")
+    value = first if marker else first & ((1 << (8 - length)) - 1)
+    for b in data[off + 1:off + length]:
+        value = value << 8 | b
+    if not marker and value == (1 << (7 * length)) - 1:
+        value = -1
+    return value, off + length
+
+
+def _mkv_tracks(data: bytes) -> list[str] | None:
+    """The kinds of a Matroska/WebM file's tracks from its start, None when `Tracks` is not there
+    (before the first cluster of the first megabyte)."""
+    try:
+        off = 0
+        while off < len(data):
+            eid, off = _vint(data, off, True)
+            size, off = _vint(data, off, False)
+            if eid == _MKV_SEGMENT:
+                continue                                  # step into the segment
+            if eid == _MKV_CLUSTER or size < 0:
+                return None
+            if eid == _MKV_TRACKS:
+                return [_MKV_KINDS.get(t, f"type {t}") for t in _mkv_types(data[off:off + size])]
+            off += size
+    except (ValueError, IndexError):
+        pass
+    return None
+
+
+def _mkv_types(tracks: bytes) -> list[int]:
+    types, off = [], 0
+    while off < len(tracks):
+        eid, off = _vint(tracks, off, True)
+        size, off = _vint(tracks, off, False)
+        if eid == _MKV_ENTRY:
+            entry, e = tracks[off:off + size], 0
+            while e < len(entry):
+                cid, e = _vint(entry, e, True)
+                csize, e = _vint(entry, e, False)
+                if cid == _MKV_TYPE:
+                    types.append(int.from_bytes(entry[e:e + csize], "big"))
+                e += csize
+        off += size
+    return types
+
+
 class SourceError(RuntimeError):
     """A source that cannot be opened or read; the message is meant for the user."""
 
@@ -155,21 +312,44 @@ class Frame:
 
 
 def parse_source(spec: str | int | Path) -> str | int:
-    """'0' or 0 -> camera 0; URLs stay strings; everything else is a path."""
+    """'0' or 0 -> camera 0, unless a file or folder of that name exists (`2024/`: an existing
+    path wins); URLs stay strings; everything else is a path."""
     if isinstance(spec, int):
         return spec
     s = str(spec).strip()
-    return int(s) if s.isdigit() else s
+    return int(s) if s.isdigit() and not Path(s).exists() else s
 
 
 def is_stream_url(spec: str | int) -> bool:
     return isinstance(spec, str) and "://" in spec
 
 
-def list_videos(folder: str | Path) -> list[Path]:
-    """Video files directly in a folder, by extension, sorted by name."""
+def list_videos(folder: str | Path, recursive: bool = False, skip: Path | None = None) -> list[Path]:
+    """Video files in a folder, by extension, sorted by name; `recursive`: also those in its
+    subfolders (not hidden ones, nor `skip`, e.g. the output folder), sorted by path."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    found = []
+    for parent, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _skipped(Path(parent) / d, skip)]
+        found += [Path(parent) / n for n in names if Path(n).suffix.lower() in VIDEO_EXTENSIONS
+                  and (Path(parent) / n).is_file()]
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def subfolders(folder: str | Path, skip: Path | None = None) -> list[Path]:
+    """The folders directly in `folder` that `list_videos(recursive=True)` would search."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and not _skipped(p, skip))
+
+
+def _skipped(folder: Path, skip: Path | None) -> bool:
+    if folder.name.startswith("."):
+        return True
+    try:
+        return skip is not None and folder.resolve() == skip.resolve()
+    except OSError:
+        return False
 
 
 class VideoSource:
@@ -182,6 +362,8 @@ class VideoSource:
     count, which for some containers (WebM, Matroska) is only duration x rate, an estimate."""
 
     def __init__(self, spec: str | int | Path, loop: bool = False, timeout_s: float = STREAM_TIMEOUT_S):
+        """`live` is True for a camera or stream until `open()` finds that a stream is a
+        finite file on a web server (then it is read like a file: no frame dropped)."""
         self.spec = parse_source(spec)
         self.loop = loop
         self.timeout_s = timeout_s              # streams: opening and each read
@@ -206,6 +388,9 @@ class VideoSource:
                 raise SourceError(f"{path} is a folder, not a video")
             if path.stat().st_size == 0:
                 raise SourceError(f"{path.name}: empty file (0 bytes)")
+            if (why := not_a_video(path)) is not None:     # FFmpeg opens images (one frame)
+                raise SourceError(f"{path.name}: {why}, not a video; {VIDEO_HINT}"
+                                  if why.startswith("an image") else f"{path.name}: {why}; {VIDEO_HINT}")
             cap = open_ffmpeg(str(path))
             if not cap.isOpened():           # not for FFmpeg: OpenCV's other backends may know it
                 cap.release()
@@ -219,8 +404,9 @@ class VideoSource:
             cap = open_ffmpeg(self.spec, self.timeout_s)
             if not cap.isOpened() and time.monotonic() - started >= 0.9 * self.timeout_s:
                 cap.release()
-                raise SourceError(f"stream {self.spec} could not be opened: the server accepted the "
-                                  f"connection but sent no video within {self.timeout_s:.0f} s")
+                raise SourceError(f"stream {self.spec} could not be opened: no video from "
+                                  f"{urlsplit(self.spec).netloc} after {self.timeout_s:g} s (the "
+                                  f"server answered but sent no video)")
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._cannot_open())
@@ -238,12 +424,24 @@ class VideoSource:
         self.size = (first.shape[1], first.shape[0])
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and np.isfinite(fps) and 1 <= fps <= 1000 else 30.0
-        if self.kind == "file":
+        if self.kind == "stream" and self._finite(cap):
+            self.live = False                    # a file on a web server: read it all, drop nothing
+        if not self.live:
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             self.frame_count = n if n > 0 else None
         self._first, self._first_time = first, self._timestamp(cap)
         self._cap = cap
         return self
+
+    def _finite(self, cap: cv2.VideoCapture) -> bool:
+        """Whether an opened HTTP(S) stream is a file of known length rather than a live feed:
+        FFmpeg knows its frame count (from the container's index, which a server giving the
+        length and byte ranges lets it read), or its path ends in a video extension (a live
+        feed is a playlist, MJPEG or a bare path, not `clip.mp4`)."""
+        parts = urlsplit(str(self.spec))
+        if parts.scheme.lower() not in ("http", "https"):
+            return False
+        return cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0 or Path(parts.path).suffix.lower() in VIDEO_EXTENSIONS
 
     @staticmethod
     def _timestamp(cap: cv2.VideoCapture) -> float | None:
@@ -375,6 +573,22 @@ class BackgroundOpen:
                 self.source.close()
 
 
+def open_interruptibly(source: VideoSource, step_s: float = 0.1) -> VideoSource:
+    """`source.open()`, where Ctrl-C or SIGTERM (a KeyboardInterrupt in the calling thread) stops
+    the wait at once: a camera or stream is opened on a daemon thread (`BackgroundOpen`), which
+    is abandoned then (FFmpeg's own open cannot be interrupted). SourceError if it cannot open."""
+    if not source.live:
+        return source.open()
+    opening = BackgroundOpen(source)
+    try:
+        while not opening.wait(step_s):
+            pass
+    except BaseException:
+        opening.abandon()
+        raise
+    return opening.result()
+
+
 class FrameSeeker:
     """Any frame of a video file on demand, for browsing a processed video: the next frame is
     read on, a short way forward is skipped with `grab()`, anything else is a seek (FFmpeg seeks
@@ -382,7 +596,7 @@ class FrameSeeker:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._cap = open_ffmpeg(str(self.path))
+        self._cap = open_ffmpeg(str(path))           # str(path): a URL of a file stays a URL
         if not self._cap.isOpened():
             raise SourceError(f"{self.path.name}: cannot be opened to browse it")
         self._next = 0

@@ -83,19 +83,26 @@ def load_card(path: str | Path) -> ModelCard:
 
 def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHTS_DIR) -> Path:
     """The shipped weights for a space and K (and Q, else the smallest Q: the live model)."""
-    cards = []
+    cards, shipped = [], []                     # shipped: (K, Q) of every card of this space
     for p in sorted(folder.glob("*.json")):
         try:
             card = load_card(p)
         except WeightsError:
             continue
         c = card.config
-        if card.space == space and c.k == k and (q is None or c.q == q):
-            cards.append((c.q, p))
+        if card.space == space:
+            shipped.append((c.k, c.q))
+            if c.k == k and (q is None or c.q == q):
+                cards.append((c.q, p))
     if not cards:
-        have = ", ".join(load_card(p).describe() for p in sorted(folder.glob("*.json"))) or "none"
-        want = f"{space} space, K={k}" + (f", Q={q}" if q is not None else "")
-        raise WeightsError(f"no weights in {folder} for {want}; available: {have}")
+        ks = sorted({kk for kk, _ in shipped})
+        if q is not None and k in ks:
+            qs = ", ".join(str(qq) for kk, qq in sorted(shipped) if kk == k)
+            why = f"no {space}-space weights for K={k}, Q={q}; for K={k} there are Q = {qs}"
+        else:
+            why = (f"no {space}-space weights for K={k}; "
+                   + (f"weights ship for K = {', '.join(map(str, ks))}" if ks else f"none in {folder}"))
+        raise WeightsError(f"{why} (or give your own weights file)")
     return min(cards)[1].with_suffix(".pt")
 
 
