@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..interpolate import fill_gaps
 from .motion import MotionClip
@@ -126,6 +127,9 @@ class MotionAugment:
     mirror: bool = True                            # flip left/right half of the time
     reshape: bool = True                           # a random `BodyShape` per window
     edge_hold: float = 0.2                         # share of a window that may hold a clip's end pose
+    tumble: float = 0.3                            # share of windows with the body in a random 3D
+    # orientation about its hip mid-point (root path kept): lying, crawling, upside down, as in
+    # rolls, flips and get-ups, which upright motion capture alone never shows
 
 
 @dataclass(frozen=True)
@@ -326,10 +330,20 @@ class WindowSampler:
             flip = rng.random(n) < 0.5
             joints[flip] = mirror_world(joints[flip])
             measured[flip] = measured[flip][:, BODY12.mirror]
+        tumble = np.flatnonzero(rng.random(n) < a.tumble)
+        if len(tumble):
+            joints[tumble] = tumble_body(joints[tumble], Rotation.random(len(tumble), rng).as_matrix())
         for i in range(n):
             view = random_view(root_of(joints[i], BODY12), rng, self.camera)
             out[i] = to_space(joints[i], view, self.space)
         return out, measured, frame_dt
+
+
+def tumble_body(joints: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """(N, T, J, 3) world joints, (N, 3, 3) rotations -> each window's body rotated about its hip
+    mid-point, frame by frame (the root path is kept, the posture turned)."""
+    root = root_of(joints, BODY12)[..., None, :]                     # (N, T, 1, 3)
+    return (root + np.einsum("nij,ntkj->ntki", rot, joints - root)).astype(joints.dtype)
 
 
 def corrupt_keyframes(clean: np.ndarray, k: int, noise: NoiseModel, rng: np.random.Generator,
