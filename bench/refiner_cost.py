@@ -52,9 +52,9 @@ def run() -> dict:
         b1, bf = latency(r, 1), latency(r, FILE_BATCH)
         out[r.card.name] = {
             "params": count_parameters(r.model), "k": r.k, "q": r.q, "stride": r.stride, "space": r.card.space,
-            "window_gflops": refiner_window_flops(r.model) / 1e9,
-            "gflops_per_frame": refiner_flops_per_frame(r.model, r.stride) / 1e9,
-            "gflops_per_frame_paper": refiner_flops_per_frame(r.model, r.q) / 1e9,
+            "window_gflops": refiner_window_flops(r.card) / 1e9,
+            "gflops_per_frame": refiner_flops_per_frame(r.card, r.stride) / 1e9,
+            "gflops_per_frame_paper": refiner_flops_per_frame(r.card, r.q) / 1e9,
             "ms_window_b1": 1000 * b1, "ms_frame_b1": 1000 * b1 / new_frames,
             "ms_window_batched": 1000 * bf / FILE_BATCH, "ms_frame_batched": 1000 * bf / FILE_BATCH / new_frames}
         print(r.card.name, out[r.card.name], flush=True)
