@@ -18,26 +18,20 @@ from pipeline.refiner.runtime import Refiner, load_card
 CARDS = sorted(WEIGHTS_DIR.glob("*.json"))
 
 
-def real_windows(refiner: Refiner, n: int = 40) -> np.ndarray:
+def real_windows(refiner: Refiner, mocap_track, n: int = 40) -> np.ndarray:
     """(W, Q+1, 12, D) keyframe windows cut from real motion capture in the refiner's space."""
-    from pipeline.paths import MOTION_DIR
-    from pipeline.skeleton import BODY12, root_of
-    from pipeline.training.motion import load_motion_dir
-    from pipeline.training.synth import random_view, resample, to_space
-    clip = next(c for c in load_motion_dir(MOTION_DIR) if c.name == "test/jumping/01")
-    joints = resample(clip, np.arange(0, clip.seconds, 1 / 30))
-    view = random_view(root_of(joints, BODY12), np.random.default_rng(1))
-    track = to_space(joints, view, refiner.card.space).astype(np.float32)[::refiner.k]
+    image, world = mocap_track
+    track = (image if refiner.card.space == "image" else world)[::refiner.k]
     starts = np.linspace(0, len(track) - refiner.q - 1, n).astype(int)
     return np.stack([track[s:s + refiner.q + 1] for s in starts])
 
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.stem for c in CARDS])
-def test_onnx_runtime_matches_torch_to_1e_5(card):
+def test_onnx_runtime_matches_torch_to_1e_5(card, mocap_track):
     onnx = Refiner.load(card, runtime="onnx")
     torch_ = Refiner.load(card, runtime="torch")
     assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
-    kf = real_windows(onnx)
+    kf = real_windows(onnx, mocap_track)
     pin = np.zeros(kf.shape[:2], bool)
     pin[:, ::2] = True
     scale = 1000 if onnx.card.space == "image" else 1      # pixels; metres
@@ -95,7 +89,8 @@ def test_every_shipped_card_records_its_export():
 
 
 @pytest.mark.parametrize("damage", ["missing", "changed"])
-def test_missing_or_changed_onnx_falls_back_to_torch_with_one_warning(tmp_path, capfd, damage):
+def test_missing_or_changed_onnx_falls_back_to_torch_with_one_warning(tmp_path, capfd, damage,
+                                                                     mocap_track):
     src = WEIGHTS_DIR / "world_k10_q3"
     for ext in (".json", ".pt", ".onnx"):
         shutil.copy(src.with_suffix(ext), tmp_path / f"m{ext}")
@@ -111,7 +106,7 @@ def test_missing_or_changed_onnx_falls_back_to_torch_with_one_warning(tmp_path, 
     assert ("missing" if damage == "missing" else "differs") in err[0]
     assert "python -m pipeline.refiner.export" in err[0]
     good = Refiner.load(src.with_suffix(".json"))
-    kf = real_windows(good, 5)
+    kf = real_windows(good, mocap_track, 5)
     assert np.abs(r.refine_windows(kf) - good.refine_windows(kf)).max() < 1e-5
 
 

@@ -23,6 +23,8 @@ def _package_stub(name: str) -> types.ModuleType:
     pkg.__package__ = name
 
     def __getattr__(attr: str):
+        if attr.startswith("__") and attr != "__version__":    # probes (e.g. PySide's __wrapped__)
+            raise AttributeError(attr)
         if find_spec(f"{name}.{attr}") is not None:
             return importlib.import_module(f"{name}.{attr}")
         del pkg.__getattr__
