@@ -30,7 +30,9 @@ PAPER = (0.00003, 0.0005)     # GFLOPs per frame reported for MixSynthFormer
 
 
 def latency(refiner: Refiner, batch: int, repeat: int = 30) -> float:
-    """Median seconds for one call on `batch` windows (normalisation and pinning included)."""
+    """Median seconds for one call on `batch` windows (normalisation and pinning included), in
+    CPU time of the calling thread: both run times compute on it (one thread), and CPU time is
+    what a loaded machine disturbs least (wall-clock time there is mostly waiting for a core)."""
     kf = np.random.default_rng(0).normal(size=(batch, refiner.q + 1, 12, refiner.card.dims))
     kf = (kf * 0.05 + np.linspace(0, 1, 12)[:, None]).astype(np.float32)
     pin = np.ones(kf.shape[:2], bool)
@@ -38,9 +40,9 @@ def latency(refiner: Refiner, batch: int, repeat: int = 30) -> float:
         refiner.refine_windows(kf, pin)
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.thread_time()
         refiner.refine_windows(kf, pin)
-        times.append(time.perf_counter() - t)
+        times.append(time.thread_time() - t)
     return statistics.median(times)
 
 
@@ -64,7 +66,8 @@ def run() -> dict:
 
 
 def markdown(res: dict) -> str:
-    lines = [f"One thread (ONNX Runtime's intra-op threads and torch's). Batched: {FILE_BATCH} windows "
+    lines = [f"One thread (ONNX Runtime's intra-op threads and torch's); times are CPU time of that "
+             f"thread. Batched: {FILE_BATCH} windows "
              f"per call, ONNX Runtime. Paper: {PAPER[0]}-{PAPER[1]} GFLOPs per frame.\n",
              "| model | space | K | Q | parameters | GFLOPs per window | GFLOPs per frame, as run | "
              "GFLOPs per frame, paper's count | ms per window, batch 1, ONNX Runtime | "

@@ -91,11 +91,13 @@ def short_clip(folder: Path, frames: int = 31) -> Path:
 
 
 def app_first_pose(env: dict) -> float:
-    """Seconds from launch to the first pose on screen, as the app prints it."""
-    _, out = timed([sys.executable, str(REPO_ROOT / "run_app.py"), str(DEMO), "--first-pose-exit"], env, "app")
-    m = re.search(r"first pose on screen: frame \d+, ([\d.]+) s after launch", out)
+    """Seconds from launch to the first pose on screen, as the app prints it (and the CPU
+    seconds it took to get there, kept in CPU["app"])."""
+    _, out = timed([sys.executable, str(REPO_ROOT / "run_app.py"), str(DEMO), "--first-pose-exit"], env)
+    m = re.search(r"first pose on screen: frame \d+, ([\d.]+) s after launch \(([\d.]+) s of CPU\)", out)
     if m is None:
         raise RuntimeError(f"the app printed no first pose: {out[-500:]}")
+    CPU.setdefault("app", []).append(float(m.group(2)))
     return float(m.group(1))
 
 
@@ -128,23 +130,26 @@ def run(repeat: int = 3) -> dict:
 def markdown(res: dict) -> str:
     m = res["median_s"]
     ok = lambda good: "met" if good else "**missed**"
+    judge = lambda key, goal: (f"{ok(res[key + '_ratio'] <= goal)} (wall clock), "
+                               f"{ok(res[key + '_cpu_ratio'] <= goal)} (CPU)")
     rows = [
         ("31-frame clip, K = 10 (`run_app.py process`)", m["short"], "bare MediaPipe script on its 4 keyframes",
-         m["short bare"], f"{res['short_ratio']:.2f}x", f"within {GOALS['short']}x: {ok(res['short_ratio'] <= GOALS['short'])}"),
+         m["short bare"], f"{res['short_ratio']:.2f}x", f"within {GOALS['short']}x: {judge('short', GOALS['short'])}"),
         ("demo, 230 frames, K = 10 (`run_app.py process`)", m["demo"], "bare MediaPipe script on every frame",
-         m["demo dense bare"], f"{res['demo_ratio']:.2f}x", f"at most {GOALS['demo']}x: {ok(res['demo_ratio'] <= GOALS['demo'])}"),
+         m["demo dense bare"], f"{res['demo_ratio']:.2f}x", f"at most {GOALS['demo']}x: {judge('demo', GOALS['demo'])}"),
     ]
     c = res["cpu_s"]
     cpu = [(c["short"], c["short bare"], res["short_cpu_ratio"]), (c["demo"], c["demo dense bare"], res["demo_cpu_ratio"])]
     lines = [f"Median of {res['repeat']} fresh processes each, run alternately; wall-clock seconds, and "
              "in brackets the CPU seconds of the process (user + system, all threads), which a loaded "
              "machine disturbs less.\n",
-             "| run | s | against | s | ratio | goal (wall clock) |", "|---|---|---|---|---|---|"]
+             "| run | s | against | s | ratio | goal |", "|---|---|---|---|---|---|"]
     lines += [f"| {a} | {b:.2f} ({x:.2f} CPU) | {cc} | {d:.2f} ({y:.2f} CPU) | {e} ({z:.2f}x CPU) | {f} |"
               for (a, b, cc, d, e, f), (x, y, z) in zip(rows, cpu)]
     lines.append(f"| app: launch to the first pose on screen (`--first-pose-exit`, offscreen Qt) | "
-                 f"{res['app_first_pose_s']:.2f} ({c['app']:.2f} CPU to exit) | | | | within {GOALS['app_s']:g} s: "
-                 f"{ok(res['app_first_pose_s'] <= GOALS['app_s'])} |")
+                 f"{res['app_first_pose_s']:.2f} ({c['app']:.2f} CPU) | | | | within {GOALS['app_s']:g} s: "
+                 f"{ok(res['app_first_pose_s'] <= GOALS['app_s'])} (wall clock), {ok(c['app'] <= GOALS['app_s'])} "
+                 "(CPU) |")
     lines.append("\nEvery run: " + "; ".join(f"{k} " + ", ".join(f"{x:.2f}" for x in v)
                                              for k, v in res["runs_s"].items()) + " (s).")
     return "\n".join(lines) + "\n"
