@@ -70,14 +70,19 @@ class ModelCard:
 
 def save_weights(path: str | Path, model: "MixSynthFormer", card: ModelCard) -> None:
     """Write `<path>.pt`, `<path>.onnx` and `<path>.json` (each atomically; the card records
-    the export)."""
+    the export). An export that fails its parity check is left out, with a warning."""
     import torch
 
     from .export import export_model
 
     path = Path(path).with_suffix("")
     atomic_write(path.with_suffix(".pt"), lambda p: torch.save(model.state_dict(), p))
-    export_model(path, model, card)
+    try:
+        export_model(path, model, card)
+    except WeightsError as e:            # never lose trained weights over their export
+        card.export = {}
+        print(f"warning: {e}; the weights run on torch until exported "
+              f"(python -m pipeline.refiner.export {path.with_suffix('.json')})", file=sys.stderr)
     save_card(path, card)
 
 
