@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="save a screenshot of the window once frame --screenshot-frame is shown "
                          "with a pose drawn, then quit")
     ap.add_argument("--screenshot-frame", type=int, default=120, metavar="N")
+    ap.add_argument("--first-pose-exit", action="store_true",
+                    help="quit once the first pose is on screen, printing how long after launch "
+                         "(the start-up benchmark, bench/startup.py)")
     return ap
 
 

@@ -2,7 +2,9 @@
 else the bundled demo."""
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
@@ -60,6 +62,33 @@ def screenshot_when_shown(window: MainWindow, path: Path, frame: int) -> None:
     window.session.run_ended.connect(take)
 
 
+def seconds_since_launch() -> float:
+    """Seconds since this process started (Linux: its start time in /proc; elsewhere since
+    this module was imported)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
+
+
+def exit_at_first_pose(window: MainWindow) -> None:
+    """Print when the first frame with a pose is on screen (seconds since launch), then quit."""
+    def on_frame(item: FrameItem) -> None:
+        if item.pose.has_pose:
+            window.session.frame_shown.disconnect(on_frame)
+            QApplication.processEvents()              # let the frame paint
+            print(f"first pose on screen: frame {item.pose.index}, {seconds_since_launch():.2f} s "
+                  f"after launch ({time.process_time():.2f} s of CPU)", flush=True)
+            window.close()
+
+    window.session.frame_shown.connect(on_frame)
+
+
 def main(argv: list[str]) -> int:
     app = QApplication([sys.argv[0] if sys.argv else "run_app.py", *argv])   # Qt takes its options
     args = build_parser().parse_args(app.arguments()[1:])
@@ -74,4 +103,6 @@ def main(argv: list[str]) -> int:
         window.open_camera(args.camera, fallback=DEMO_VIDEO)
     if args.screenshot:
         screenshot_when_shown(window, args.screenshot, args.screenshot_frame)
+    if args.first_pose_exit:
+        exit_at_first_pose(window)
     return app.exec()

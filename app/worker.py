@@ -177,6 +177,7 @@ class PipelineWorker(QThread):
             self.output.discard_frames()
 
     def _configure(self, cfg: PipelineConfig) -> None:
+        self.output.put_event(Notice("loading the refiners …"))
         try:
             cfg = resolve_weights(cfg)
             refiners = load_refiners(cfg)
@@ -216,6 +217,7 @@ class PipelineWorker(QThread):
         cfg, refiners = self._cfg, self._refiners
         self._current, self._last, self._interrupt, self._max_latency = spec, spec, False, 0
         estimator = None
+        self.output.put_event(Notice(f"{source.name}: loading the pose estimator ({cfg.estimator}) …"))
         try:
             estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
             pipe = KeyframePipeline(cfg, *refiners, estimator)

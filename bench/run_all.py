@@ -16,9 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402
+import app_speed  # noqa: E402
 import memory  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
+import startup  # noqa: E402
 import train_time  # noqa: E402
 from pipeline.io.export import versions  # noqa: E402
 from pipeline.paths import REPO_ROOT  # noqa: E402
@@ -92,7 +94,8 @@ def main() -> int:
                    cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
     print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
-               "memory": memory.run(), "training": train_time.run()}
+               "memory": memory.run(), "training": train_time.run(), "startup": startup.run(),
+               "app_speed": app_speed.run()}
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -110,6 +113,18 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 ![ms per frame](speed.png)
 
 {speed.markdown(results['speed'])}
+
+## Start-up
+
+{startup.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
+
+{startup.markdown(results['startup'])}
+
+## The app's speed
+
+{app_speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
+
+{app_speed.markdown(results['app_speed'])}
 
 ## Refiner cost
 

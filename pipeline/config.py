@@ -22,6 +22,9 @@ class PipelineConfig:
     pin_world: bool = False          # ... and world pose (costs 3D accuracy: docs/refiner.md)
     dense: bool = False              # also run the estimator on every frame (baseline)
     device: str = "cpu"
+    refiner_runtime: str = "onnx"    # "onnx" (ONNX Runtime, no torch loaded) or "torch"
+    refiner_threads: int = 1         # intra-op threads of the refiners: one window is too small to
+                                     # share, and more threads fight the estimator (bench/app_speed.py)
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -30,21 +33,20 @@ class PipelineConfig:
 def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
     """The image refiner (and the world one) for cfg, refusing weights that don't fit."""
     joints = list(BODY12.joints)
+    run = {"device": cfg.device, "runtime": cfg.refiner_runtime, "threads": cfg.refiner_threads}
     if cfg.weights is not None:
-        image = Refiner.load(cfg.weights, space="image", joints=joints, k=cfg.k, q=cfg.q,
-                             device=cfg.device)
+        image = Refiner.load(cfg.weights, space="image", joints=joints, k=cfg.k, q=cfg.q, **run)
     else:
-        image = Refiner.load(find_weights("image", cfg.k, cfg.q), space="image", joints=joints,
-                             device=cfg.device)
+        image = Refiner.load(find_weights("image", cfg.k, cfg.q), space="image", joints=joints, **run)
     world = None
     if cfg.world:
         if cfg.world_weights is not None:
             world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=image.k, q=image.q,
-                                 device=cfg.device)
+                                 **run)
         else:
             try:
                 world = Refiner.load(find_weights("world", image.k, image.q), space="world",
-                                     joints=joints, device=cfg.device)
+                                     joints=joints, **run)
             except WeightsError:
                 world = None      # no 3D model for this K, Q: world landmarks are interpolated
     return image, world

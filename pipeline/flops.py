@@ -1,4 +1,5 @@
-"""FLOPs: the refiner counted by torch's FlopCounterMode, the estimator from its TFLite graphs.
+"""FLOPs: the refiner's from its model card (counted once, at export, by torch's FlopCounterMode:
+`pipeline.refiner.export`), the estimator's from its TFLite graphs.
 
 Both count a multiply-add as 2 FLOPs and count only matrix products and convolutions (what
 dominates; element-wise ops are left out on both sides, as torch's counter does).
@@ -8,31 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+if TYPE_CHECKING:
+    from .refiner.model import MixSynthFormer
+    from .refiner.runtime import ModelCard
 
-from .refiner.model import MixSynthFormer, ModelConfig
 
-
-def refiner_window_flops(model: MixSynthFormer) -> int:
-    """FLOPs of one window (batch 1), attention products included."""
-    return _window_flops(model.cfg)
+def refiner_window_flops(card: "ModelCard | MixSynthFormer") -> int:
+    """FLOPs of one window (batch 1), attention products included: as a model card records them,
+    or counted with torch (once per architecture) for a torch model or a card without them."""
+    flops = getattr(card, "export", {}).get("flops_per_window")
+    if flops is None:
+        cfg = card.cfg if hasattr(card, "cfg") else card.config
+        flops = _counted_window_flops(cfg)
+    return int(flops)
 
 
 @lru_cache(maxsize=None)
-def _window_flops(cfg: ModelConfig) -> int:
-    """They depend on the architecture only: counted once per configuration."""
-    model = MixSynthFormer(cfg).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, cfg.window, cfg.pose_dim))
-    return int(counter.get_total_flops())
+def _counted_window_flops(cfg) -> int:
+    from .refiner.export import window_flops
+    from .refiner.model import MixSynthFormer
+
+    return window_flops(MixSynthFormer(cfg))
 
 
-def refiner_flops_per_frame(model: MixSynthFormer, stride: int | None = None) -> float:
+def refiner_flops_per_frame(card: "ModelCard | MixSynthFormer", stride: int | None = None) -> float:
     """Window FLOPs divided by the frames each new window adds (K * stride; stride Q by default)."""
-    cfg = model.cfg
-    return refiner_window_flops(model) / (cfg.k * (stride or cfg.q))
+    cfg = card.cfg if hasattr(card, "cfg") else card.config
+    return refiner_window_flops(card) / (cfg.k * (stride or cfg.q))
 
 
 @lru_cache(maxsize=None)

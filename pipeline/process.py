@@ -69,7 +69,7 @@ def pipeline_flops(refiners: tuple[Refiner, Refiner | None], stride: int | None,
     image = refiners[0]
     stride = stride or image.stride
     return FlopsReadout(image.k, estimator_per_call,
-                        sum(refiner_flops_per_frame(r.model, stride) for r in refiners if r is not None))
+                        sum(refiner_flops_per_frame(r.card, stride) for r in refiners if r is not None))
 
 
 class KeyframePipeline:

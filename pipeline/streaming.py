@@ -31,10 +31,9 @@ import numpy as np
 from .continuity import PersonTrack
 from .estimators import PoseEstimate
 from .interpolate import fill_gaps
-from .refiner.model import linear_interpolation_matrix
+from .refiner.windows import interpolation_matrix, taper, window_starts
 from .refiner.runtime import Refiner
 from .skeleton import MEDIAPIPE33, Skeleton
-from .refiner.windows import taper, window_starts
 
 
 @dataclass
@@ -117,7 +116,7 @@ class StreamingRefiner:
         self.world_output = world_output
         self.skeleton = skeleton
         self.body = [skeleton.index(n) for n in image.skeleton.joints]
-        self._m = linear_interpolation_matrix(self.k, self.q).numpy()      # (T, Q+1)
+        self._m = interpolation_matrix(self.k, self.q)                      # (T, Q+1)
         self.window = self.k * self.q + 1
         self._taper = taper(self.window)
         self._keys: dict[int, _Key] = {}

@@ -1,12 +1,50 @@
 """MediaPipe Pose: the estimator whose weights ship inside its wheel."""
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
 from ..skeleton import MEDIAPIPE33
 from .base import PoseEstimate, filter_library_chatter
+
+
+def _package_stub(name: str) -> types.ModuleType:
+    """Package `name` registered without running its __init__. A missing attribute that is a
+    submodule imports it; any other runs the real __init__ into the package (PEP 562), so a
+    later `import mediapipe` still gets everything."""
+    spec = find_spec(name)
+    pkg = types.ModuleType(name)
+    pkg.__spec__, pkg.__file__, pkg.__path__ = spec, spec.origin, list(spec.submodule_search_locations)
+    pkg.__package__ = name
+
+    def __getattr__(attr: str):
+        if attr.startswith("__") and attr != "__version__":    # probes (e.g. PySide's __wrapped__)
+            raise AttributeError(attr)
+        if find_spec(f"{name}.{attr}") is not None:
+            return importlib.import_module(f"{name}.{attr}")
+        del pkg.__getattr__
+        spec.loader.exec_module(pkg)
+        return getattr(pkg, attr)
+
+    pkg.__getattr__ = __getattr__
+    sys.modules[name] = pkg
+    return pkg
+
+
+def pose_solution() -> types.ModuleType:
+    """`mediapipe.solutions.pose`, imported without what mediapipe's package imports besides it:
+    the drawing utilities (matplotlib, over a second of start-up) and the other solutions."""
+    name = "mediapipe.python.solutions.pose"
+    if name not in sys.modules and "mediapipe" not in sys.modules:
+        _package_stub("mediapipe")
+        importlib.import_module("mediapipe.python")
+        _package_stub("mediapipe.python.solutions")
+    return importlib.import_module(name)
 
 
 class MediaPipePose:
@@ -22,11 +60,11 @@ class MediaPipePose:
 
     def __init__(self, static: bool = True, smooth: bool | None = None,
                  min_detection_confidence: float = 0.5):
-        import mediapipe as mp  # imported here: the rest of the pipeline does not need it
+        pose = pose_solution()   # imported here: the rest of the pipeline does not need it
         self.static = static
         smooth = (not static) if smooth is None else smooth
         filter_library_chatter()
-        self._pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
+        self._pose = pose.Pose(static_image_mode=static, model_complexity=1,
                                             smooth_landmarks=smooth, enable_segmentation=False,
                                             min_detection_confidence=min_detection_confidence)
 
@@ -52,8 +90,6 @@ class MediaPipePose:
         """FLOPs of one call, without loading the models: the landmark model, plus the person
         detector that static mode runs on every call (tracking mode runs it only when the person
         is lost: a lower bound is given)."""
-        from importlib.util import find_spec
-
         from ..flops import tflite_flops
         modules = Path(find_spec("mediapipe").submodule_search_locations[0]) / "modules"
         landmark = tflite_flops(modules / "pose_landmark" / "pose_landmark_full.tflite")

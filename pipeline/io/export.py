@@ -177,15 +177,17 @@ class CsvWriter:
 
 
 def versions() -> dict:
+    """Versions of the libraries, from their installed metadata (importing none: torch is not
+    loaded at run time)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import cv2
-    import torch
-    out = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-           "opencv": cv2.__version__}
-    try:
-        from importlib.metadata import version
-        out["mediapipe"] = version("mediapipe")
-    except Exception:
-        pass
+    out = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__}
+    for name in ("torch", "onnxruntime", "mediapipe"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
     return out
 
 

@@ -10,43 +10,17 @@ counts are those of the paper's Table 6.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    pose_dim: int               # P = joints * dims (e.g. 12 * 2)
-    k: int = 10                 # keyframe interval K
-    q: int = 10                 # keyframe intervals per window Q
-    dim: int = 64               # C
-    depth: int = 4              # L encoder blocks
-    r_t: int = 1                # temporal reduction factor
-    r_s: int = 1                # spatial reduction factor
-    se_reduction: int = 4       # SE bottleneck ratio
-    ffn_expansion: int = 2
-    dropout: float = 0.1
-    learned_interp: bool = True  # learned linear interpolator (else fixed linear interpolation)
-
-    @property
-    def window(self) -> int:
-        return self.k * self.q + 1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .config import ModelConfig
+from .windows import interpolation_matrix
 
 
 def linear_interpolation_matrix(k: int, q: int) -> torch.Tensor:
-    """(T, Q+1) matrix M with M @ keyframes = linear interpolation of the keyframes over the window."""
-    t = torch.arange(k * q + 1, dtype=torch.float32) / k       # position in keyframe units
-    left = torch.clamp(t.floor().long(), max=q - 1)
-    frac = t - left
-    m = torch.zeros(k * q + 1, q + 1)
-    m[torch.arange(len(t)), left] = 1 - frac
-    m[torch.arange(len(t)), left + 1] += frac
-    return m
+    """(T, Q+1) matrix M with M @ keyframes = linear interpolation of the keyframes over the window
+    (`windows.interpolation_matrix` as a tensor)."""
+    return torch.from_numpy(interpolation_matrix(k, q))
 
 
 class Mlp(nn.Sequential):

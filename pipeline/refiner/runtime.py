@@ -1,26 +1,37 @@
 """Refiner runtime: weights + model card on disk, window normalisation, batched refinement.
 
-Weights are two files side by side: `<name>.pt` (state dict) and `<name>.json` (the model card).
+Weights are files side by side: `<name>.json` (the model card), `<name>.pt` (torch state dict:
+training, evaluation, export) and `<name>.onnx` (the same model for ONNX Runtime, written by
+`pipeline.refiner.export`; its sha256, opset and FLOPs are in the card's `export` section).
 The card is read first and says which joints, space, K, Q and architecture the weights are for,
 so a wrong file is refused with one message naming both sides before anything runs.
+
+At run time the refiner runs on ONNX Runtime (the default): torch is never imported, which
+saves seconds of start-up and the per-operator overhead of a 0.14 M-parameter model. Where the
+.onnx is missing or differs from its card, it runs on torch, with one warning line.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..atomic import atomic_write
 from ..interpolate import fill_gaps
-from .model import MixSynthFormer, ModelConfig, linear_interpolation_matrix
+from .config import ModelConfig
 from ..paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
 from ..skeleton import SKELETONS, Skeleton
-from .windows import gather_windows, merge_windows, window_starts
+from .windows import gather_windows, interpolation_matrix, merge_windows, window_starts
+
+if TYPE_CHECKING:
+    from .model import MixSynthFormer
 
 CARD_FORMAT = "keyframe-pose-refiner/1"
 
@@ -41,6 +52,7 @@ class ModelCard:
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)     # e.g. {"stride": 1}: how the pipeline runs it
+    export: dict = field(default_factory=dict)      # the .onnx: sha256, opset, FLOPs per window
     format: str = CARD_FORMAT
 
     @property
@@ -56,10 +68,21 @@ class ModelCard:
         return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q})"
 
 
-def save_weights(path: str | Path, model: MixSynthFormer, card: ModelCard) -> None:
-    """Write `<path>.pt` and `<path>.json` (each atomically)."""
+def save_weights(path: str | Path, model: "MixSynthFormer", card: ModelCard) -> None:
+    """Write `<path>.pt`, `<path>.onnx` and `<path>.json` (each atomically; the card records
+    the export). An export that fails its parity check is left out, with a warning."""
+    import torch
+
+    from .export import export_model
+
     path = Path(path).with_suffix("")
     atomic_write(path.with_suffix(".pt"), lambda p: torch.save(model.state_dict(), p))
+    try:
+        export_model(path, model, card)
+    except WeightsError as e:            # never lose trained weights over their export
+        card.export = {}
+        print(f"warning: {e}; the weights run on torch until exported "
+              f"(python -m pipeline.refiner.export {path.with_suffix('.json')})", file=sys.stderr)
     save_card(path, card)
 
 
@@ -106,48 +129,131 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
     return min(cards)[1].with_suffix(".pt")
 
 
-class Refiner:
-    """MixSynthFormer with its card: keyframes in the card's space in, poses for every frame out."""
+RUNTIMES = ("onnx", "torch")
 
-    def __init__(self, model: MixSynthFormer, card: ModelCard, device: str = "cpu"):
-        self.model = model.to(device).eval()
+
+def _check_request(path: Path, card: ModelCard, space, joints, k, q) -> None:
+    cfg = card.config
+    wanted, have = [], []
+    for label, want, got in (("space", space, card.space), ("K", k, cfg.k), ("Q", q, cfg.q)):
+        if want is not None and want != got:
+            wanted.append(f"{label}={want}")
+            have.append(f"{label}={got}")
+    if joints is not None and list(joints) != list(card.joints):
+        wanted.append(f"joints [{', '.join(joints)}]")
+        have.append(f"joints [{', '.join(card.joints)}]")
+    if wanted:
+        raise WeightsError(f"weights {path.name} are for {', '.join(have)}, "
+                           f"but {', '.join(wanted)} was requested")
+
+
+def _load_torch(path: Path, card: ModelCard) -> "MixSynthFormer":
+    import torch
+
+    from .model import MixSynthFormer
+
+    model = MixSynthFormer(card.config)
+    pt = path.with_suffix(".pt")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file {pt} not found (card {path.with_suffix('.json').name})")
+    except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise WeightsError(f"weights {pt.name} do not match their card "
+                           f"{card.describe()}: {first}") from e
+    return model.eval()
+
+
+def onnx_problem(path: Path, card: ModelCard) -> str | None:
+    """Why `<path>.onnx` cannot be used for this card (None when it can)."""
+    onnx = path.with_suffix(".onnx")
+    if not card.export.get("sha256"):
+        return f"{path.with_suffix('.json').name} records no ONNX export"
+    try:
+        data = onnx.read_bytes()
+    except FileNotFoundError:
+        return f"{onnx} is missing"
+    except OSError as e:
+        return f"{onnx} is unreadable ({e.strerror})"
+    if hashlib.sha256(data).hexdigest() != card.export["sha256"]:
+        return f"{onnx} differs from the one its card records (sha256)"
+    return None
+
+
+def _onnx_session(path: Path, threads: int):
+    """An ONNX Runtime session on the CPU with `threads` intra-op threads, no inter-op pool."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path.with_suffix(".onnx")), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+class Refiner:
+    """MixSynthFormer with its card: keyframes in the card's space in, poses for every frame out,
+    run by ONNX Runtime (`runtime="onnx"`) or torch (`"torch"`)."""
+
+    def __init__(self, model: "MixSynthFormer | None", card: ModelCard, device: str = "cpu",
+                 session=None, path: Path | None = None):
+        """A torch `model`, or an ONNX Runtime `session` (then `model` is loaded from `path`'s
+        .pt only if asked for)."""
+        if model is None and session is None:
+            raise ValueError("a Refiner needs a torch model or an ONNX Runtime session")
+        self._model = None if model is None else model.to(device).eval()
+        self._session = session
+        self._path = path
         self.card = card
         self.device = device
+        self.runtime = "onnx" if session is not None else "torch"
         self.skeleton: Skeleton = SKELETONS[card.skeleton]
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
-        self._interp = linear_interpolation_matrix(cfg.k, cfg.q).numpy()     # (T, Q+1)
+        self._interp = interpolation_matrix(cfg.k, cfg.q)                  # (T, Q+1)
+
+    @property
+    def model(self) -> "MixSynthFormer":
+        """The torch module (loaded from the .pt on first use when running on ONNX Runtime)."""
+        if self._model is None:
+            if self._path is None:
+                raise WeightsError(f"{self.card.name}: no torch weights to load")
+            self._model = _load_torch(self._path, self.card).to(self.device)
+        return self._model
 
     @classmethod
     def load(cls, path: str | Path, *, space: str | None = None, joints: list[str] | None = None,
-             k: int | None = None, q: int | None = None, device: str = "cpu") -> "Refiner":
-        """Load weights, refusing them with one clear message if they don't match the request."""
+             k: int | None = None, q: int | None = None, device: str = "cpu",
+             runtime: str = "onnx", threads: int | None = 1, warn: bool = True) -> "Refiner":
+        """Load weights, refusing them with one clear message if they don't match the request.
+
+        runtime "onnx" (ONNX Runtime, no torch; on the CPU) falls back to "torch" with one
+        warning line on stderr where the .onnx is missing or differs from the card's record.
+        `threads`: intra-op threads of the refiner (torch's are process-wide); None leaves the
+        library's default."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"refiner runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         path = Path(path)
         card = load_card(path)
-        cfg = card.config
-        wanted, have = [], []
-        for label, want, got in (("space", space, card.space), ("K", k, cfg.k), ("Q", q, cfg.q)):
-            if want is not None and want != got:
-                wanted.append(f"{label}={want}")
-                have.append(f"{label}={got}")
-        if joints is not None and list(joints) != list(card.joints):
-            wanted.append(f"joints [{', '.join(joints)}]")
-            have.append(f"joints [{', '.join(card.joints)}]")
-        if wanted:
-            raise WeightsError(f"weights {path.name} are for {', '.join(have)}, "
-                               f"but {', '.join(wanted)} was requested")
-        model = MixSynthFormer(cfg)
-        pt = path.with_suffix(".pt")
-        try:
-            state = torch.load(pt, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except FileNotFoundError:
-            raise WeightsError(f"weights file {pt} not found (card {path.with_suffix('.json').name})")
-        except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as e:
-            first = str(e).strip().splitlines()[0]
-            raise WeightsError(f"weights {pt.name} do not match their card "
-                               f"{card.describe()}: {first}") from e
-        return cls(model, card, device)
+        _check_request(path, card, space, joints, k, q)
+        if runtime == "onnx" and device == "cpu":
+            problem = onnx_problem(path, card)
+            if problem is None:
+                return cls(None, card, device, session=_onnx_session(path, threads or 1), path=path)
+            if warn:
+                print(f"warning: {problem}; the refiner runs on torch instead (slower to start); "
+                      f"to fix: python -m pipeline.refiner.export {path.with_suffix('.json')}",
+                      file=sys.stderr, flush=True)
+        model = _load_torch(path, card)
+        if threads is not None:
+            import torch
+            torch.set_num_threads(threads)
+        return cls(model, card, device, path=path)
 
     @property
     def stride(self) -> int:
@@ -155,7 +261,14 @@ class Refiner:
         starting at every keyframe, Q or Q+1 of them averaged per frame, for the same latency."""
         return int(self.card.runtime.get("stride", 1))
 
-    @torch.no_grad()
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """(B, Q+1, P) float32 normalised keyframes -> (B, T, P) refined window."""
+        if self._session is not None:
+            return self._session.run(None, {"keyframes": x})[0]
+        import torch
+        with torch.no_grad():
+            return self._model.refine_keyframes(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
     def refine_windows(self, keyframes: np.ndarray, pin: np.ndarray | None = None,
                        batch: int = 512) -> np.ndarray:
         """(W, Q+1, J, D) keyframe windows -> (W, T, J, D) refined windows, same units.
@@ -167,8 +280,8 @@ class Refiner:
         w, _, j, d = x.shape
         out = np.empty((w, self.window, j, d), np.float32)
         for i in range(0, w, batch):
-            kf = torch.from_numpy(x[i:i + batch]).reshape(-1, self.q + 1, j * d).to(self.device)
-            out[i:i + batch] = self.model.refine_keyframes(kf).reshape(-1, self.window, j, d).cpu()
+            kf = np.ascontiguousarray(x[i:i + batch].reshape(-1, self.q + 1, j * d))
+            out[i:i + batch] = self._run(kf).reshape(-1, self.window, j, d)
         out = denormalise(out, centre, scale)
         if pin is not None:
             for o, k, p in zip(out, keyframes, pin):

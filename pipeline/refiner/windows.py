@@ -43,6 +43,19 @@ def gather_windows(keyframes: np.ndarray, starts: np.ndarray, q: int) -> np.ndar
     return keyframes[idx]
 
 
+def interpolation_matrix(k: int, q: int) -> np.ndarray:
+    """(T, Q+1) float32 matrix M with M @ keyframes = linear interpolation of the keyframes over
+    a window of T = K*Q + 1 frames."""
+    t = np.arange(k * q + 1, dtype=np.float32) / np.float32(k)      # position in keyframe units
+    left = np.minimum(np.floor(t).astype(np.int64), q - 1)
+    frac = t - left
+    m = np.zeros((k * q + 1, q + 1), np.float32)
+    rows = np.arange(len(t))
+    m[rows, left] = 1 - frac
+    m[rows, left + 1] += frac
+    return m
+
+
 def taper(t: int) -> np.ndarray:
     """(T,) Hann weights of a window's frames for averaging overlaps: small at the ends, never 0."""
     return np.sin(np.pi * (np.arange(t) + 0.5) / t) ** 2

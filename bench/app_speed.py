@@ -1,0 +1,125 @@
+"""The app's speed: its worker driven offscreen on the demo at K = 10, against the headless pipeline.
+
+    python bench/app_speed.py [--repeat N]
+
+Time per frame of a run, from the run's start to its end (the estimator and the refiners
+already loaded), in fresh processes run alternately, the median of `--repeat` runs:
+
+* headless: `process_video` on the demo (K = 10, windows refined 16 at a time);
+* the app: the window under offscreen Qt, processing as fast as it can (real-time pacing off),
+  every frame drawn with its pose: from RunStarted to RunEnded (display included);
+* the app as before issue 13: the refiners on torch with torch's default threads (what made the
+  window 3-7 fps beside 18-72 headless), for comparison.
+
+Goals: the app within 1.2x of headless per frame, and under 33.3 ms per frame, so that a live
+30 fps source keeps up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.paths import ASSETS_DIR, REPO_ROOT  # noqa: E402
+
+DEMO = ASSETS_DIR / "demo.mp4"
+GOAL_RATIO, LIVE_MS = 1.2, 1000 / 30
+ARMS = ("headless", "app", "app, torch refiners (default threads)")
+
+
+def headless() -> dict:
+    from pipeline.config import PipelineConfig, load_refiners
+    from pipeline.process import process_video
+    cfg = PipelineConfig(k=10)
+    with tempfile.TemporaryDirectory() as tmp:
+        s = process_video(DEMO, Path(tmp), cfg, load_refiners(cfg), progress=False)
+    return {"frames": s.stats.frames, "seconds": s.stats.wall_s, "cpu_s": s.stats.cpu_s}
+
+
+def app(torch_refiners: bool) -> dict:
+    from dataclasses import replace
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    import app.worker as worker
+    from app.window import MainWindow
+    if torch_refiners:                  # the refiners as they ran before: torch, its own threads
+        load = worker.load_refiners
+        worker.load_refiners = lambda cfg: load(replace(cfg, refiner_runtime="torch", refiner_threads=None))
+    qt = QApplication([sys.argv[0]])
+    with tempfile.TemporaryDirectory() as tmp:
+        window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+        window.show()
+        if window.realtime_action.isChecked():
+            window.realtime_action.trigger()          # as fast as it can
+        marks: dict[str, float] = {}
+        ended = []
+        window.session.run_started.connect(lambda info: (marks.setdefault("start", time.perf_counter()),
+                                                         marks.setdefault("cpu_start", time.process_time())))
+        window.session.run_ended.connect(lambda r: (marks.setdefault("end", time.perf_counter()),
+                                                    marks.setdefault("cpu_end", time.process_time()),
+                                                    ended.append(r)))
+        window.open_files([DEMO])
+        deadline = time.monotonic() + 600
+        while not ended and time.monotonic() < deadline:
+            qt.processEvents()
+            time.sleep(0.002)
+        window.close()
+        r = ended[0]
+    return {"frames": r.snapshot.frames, "seconds": marks["end"] - marks["start"],
+            "cpu_s": marks["cpu_end"] - marks["cpu_start"],
+            "worker_fps": r.snapshot.fps, "runtime": "torch" if torch_refiners else "onnx"}
+
+
+def run(repeat: int = 2) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    runs: dict[str, list[dict]] = {a: [] for a in ARMS}
+    for i in range(repeat):
+        for arm in ARMS:
+            done = subprocess.run([sys.executable, __file__, "--arm", arm], capture_output=True, text=True,
+                                  cwd=REPO_ROOT, env=env, timeout=900)
+            if done.returncode != 0:
+                raise RuntimeError(f"{arm} failed: {done.stderr[-1500:]}")
+            runs[arm].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(i, arm, runs[arm][-1], flush=True)
+    ms = {a: statistics.median(1000 * r["seconds"] / r["frames"] for r in rs) for a, rs in runs.items()}
+    cpu = {a: statistics.median(1000 * r["cpu_s"] / r["frames"] for r in rs) for a, rs in runs.items()}
+    return {"ms_per_frame": ms, "cpu_ms_per_frame": cpu, "runs": runs, "repeat": repeat,
+            "ratio": ms["app"] / ms["headless"], "cpu_ratio": cpu["app"] / cpu["headless"]}
+
+
+def markdown(res: dict) -> str:
+    ms, h = res["ms_per_frame"], res["ms_per_frame"]["headless"]
+    lines = [f"The demo (230 frames, 1768x994) at K = 10; median of {res['repeat']} runs each, in fresh "
+             "processes run alternately.\n",
+             "| run | ms per frame | fps | against headless | CPU ms per frame (all threads) | against headless |",
+             "|---|---|---|---|---|---|"]
+    cpu = res["cpu_ms_per_frame"]
+    for arm in ARMS:
+        lines.append(f"| {arm} | {ms[arm]:.1f} | {1000 / ms[arm]:.0f} | {ms[arm] / h:.2f}x | {cpu[arm]:.1f} | "
+                     f"{cpu[arm] / cpu['headless']:.2f}x |")
+    ok = lambda good: "met" if good else "**missed**"
+    lines.append(f"\nGoals: the app within {GOAL_RATIO}x of headless: {ok(res['ratio'] <= GOAL_RATIO)} "
+                 f"({res['ratio']:.2f}x); under {LIVE_MS:.1f} ms per frame, so a 30 fps live source keeps "
+                 f"up: {ok(ms['app'] <= LIVE_MS)} ({ms['app']:.1f} ms).\n")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--arm", choices=ARMS)
+    args = ap.parse_args()
+    if args.arm:
+        out = headless() if args.arm == "headless" else app(torch_refiners=args.arm != "app")
+        print(json.dumps(out))
+    else:
+        print(markdown(run(args.repeat)))
