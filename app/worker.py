@@ -55,7 +55,8 @@ def resolve_weights(cfg: PipelineConfig) -> PipelineConfig:
 def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
     """The weights in use, e.g. "image_k10_q3 + world_k10_q3"."""
     image, world = refiners
-    return f"{image.card.name} + " + (world.card.name if world is not None else "3D interpolated")
+    name = lambda r: f"{r.card.space}: linear interpolation (no accepted refiner)" if r.is_linear else r.card.name
+    return f"{name(image)} + " + (name(world) if world is not None else "3D interpolated")
 
 
 class PipelineWorker(QThread):

@@ -8,7 +8,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import PipelineConfig, load_refiners
+from .config import PipelineConfig, load_refiners, refiner_notes
 from .io.export import ExportError, check_writable
 from .refiner.runtime import WeightsError
 from .io.sources import STREAM_TIMEOUT_S, SourceError, is_stream_url, list_videos, parse_source, subfolders
@@ -127,6 +127,8 @@ def _process(args: argparse.Namespace) -> int:
             videos, outs, names = [spec], [args.out], [None]
         check_writable(args.out)
         refiners = load_refiners(cfg)
+        for note in refiner_notes(refiners):
+            print(f"note: {note}", file=sys.stderr)
         if cfg.stride is not None and cfg.stride > refiners[0].q:
             raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
                              f"per window of {refiners[0].card.name}), got {cfg.stride}")

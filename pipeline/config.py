@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .refiner.runtime import Refiner, WeightsError, find_weights, load_card
+from .refiner.runtime import NoAcceptedRefiner, Refiner, WeightsError, find_weights, load_card
 from .skeleton import BODY12
 
 
@@ -31,31 +31,52 @@ class PipelineConfig:
 
 
 def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
-    """The image refiner (and the world one) for cfg, refusing weights that don't fit."""
+    """The image refiner (and the world one) for cfg, refusing weights that don't fit.
+
+    Without a weights file, only models their evaluation accepted are used (docs/refiner.md); a
+    space without one is interpolated linearly (`Refiner.linear`, its card's note says why), with
+    the windows of the other space's model so both share one schedule."""
     joints = list(BODY12.joints)
     run = {"device": cfg.device, "runtime": cfg.refiner_runtime, "threads": cfg.refiner_threads}
+
+    def shipped(space: str, k: int, q: int | None) -> Refiner | NoAcceptedRefiner:
+        try:
+            return Refiner.load(find_weights(space, k, q), space=space, joints=joints, **run)
+        except NoAcceptedRefiner as e:
+            return e
+
     if cfg.weights is not None:
         image = Refiner.load(cfg.weights, space="image", joints=joints, k=cfg.k, q=cfg.q, **run)
     else:
-        image = Refiner.load(find_weights("image", cfg.k, cfg.q), space="image", joints=joints, **run)
+        image = shipped("image", cfg.k, cfg.q)
     world = None
     if cfg.world:
         if cfg.world_weights is not None:
-            world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=image.k, q=image.q,
-                                 **run)
+            world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=cfg.k,
+                                 q=image.q if isinstance(image, Refiner) else cfg.q, **run)
         else:
-            try:
-                world = Refiner.load(find_weights("world", image.k, image.q), space="world",
-                                     joints=joints, **run)
-            except WeightsError:
-                world = None      # no 3D model for this K, Q: world landmarks are interpolated
+            world = shipped("world", cfg.k, image.q if isinstance(image, Refiner) else cfg.q)
+    q = next((r.q for r in (image, world) if isinstance(r, Refiner)), cfg.q or 1)
+    if isinstance(image, NoAcceptedRefiner):
+        image = Refiner.linear("image", cfg.k, q, note=f"{image}: linear interpolation")
+    if isinstance(world, NoAcceptedRefiner):
+        world = Refiner.linear("world", cfg.k, q, note=f"{world}: linear interpolation")
     return image, world
+
+
+def refiner_notes(refiners: tuple[Refiner, Refiner | None]) -> list[str]:
+    """One line per space interpolated for want of an accepted refiner (readout, summary)."""
+    return [r.card.evaluation["note"] for r in refiners if r is not None and r.is_linear]
 
 
 def weights_summary(refiner: Refiner | None) -> dict | None:
     if refiner is None:
         return None
-    return {"name": refiner.card.name, "space": refiner.card.space, **refiner.card.config.to_dict()}
+    card = refiner.card
+    if refiner.is_linear:
+        return {"name": card.name, "space": card.space, "k": refiner.k, "q": refiner.q,
+                "note": card.evaluation["note"]}
+    return {"name": card.name, "space": card.space, **card.config.to_dict()}
 
 
-__all__ = ["PipelineConfig", "load_refiners", "weights_summary", "load_card"]
+__all__ = ["PipelineConfig", "load_refiners", "refiner_notes", "weights_summary", "load_card"]

@@ -169,17 +169,22 @@ def test_a_folder_of_bad_files_names_each_problem(tmp_path, carphone_frames):
     assert [f for f in files(tmp_path / "out") if f.endswith(".csv")] == ["real.csv"]
 
 
-def shipped_ks() -> list[int]:
-    return sorted({json.loads(p.read_text())["model"]["k"] for p in (REPO_ROOT / "weights").glob("image_*.json")})
+def accepted_ks(space: str) -> list[int]:
+    cards = [json.loads(p.read_text()) for p in (REPO_ROOT / "weights").glob("*.json")]
+    return sorted({c["model"]["k"] for c in cards if c["space"] == space and c["evaluation"].get("accepted")})
 
 
-def test_a_k_without_weights_lists_the_k_values_that_have_them(tmp_path):
-    r = cli(CARPHONE, "--out", tmp_path / "out", "--every", "7")
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and len(lines[0]) < 120, lines
-    assert "K=7" in lines[0] and f"K = {', '.join(map(str, shipped_ks()))}" in lines[0]
-    assert ".pt" not in lines[0] and "joints" not in lines[0]
+def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one(tmp_path):
+    r = cli(CARPHONE, "--out", tmp_path / "out", "--every", "7", "--quiet")
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2 and all(len(n) < 160 for n in notes), notes      # one per space
+    for note, space in zip(notes, ("image", "world")):
+        ks = accepted_ks(space)
+        assert f"{space}-space" in note and "K=7" in note and "linear interpolation" in note
+        assert (f"K = {', '.join(map(str, ks))}" if ks else "none passed") in note and ".pt" not in note
+    sidecar = json.loads((tmp_path / "out" / "carphone.json").read_text())
+    assert sidecar["weights"]["image"]["name"] == "linear interpolation" and sidecar["k"] == 7
 
 
 def test_subfolders_are_processed_with_recursive_and_counted_without(tmp_path, carphone_frames):

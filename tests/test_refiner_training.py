@@ -406,3 +406,25 @@ def _as_pw3d(tmp_path):
     for kind in ("gt", "fcn"):
         (tmp_path / f"pw3d_{kind}_test.npz").write_bytes((tmp_path / f"h36m_{kind}_test.npz").read_bytes())
     return tmp_path
+
+
+def test_without_an_accepted_model_a_space_is_interpolated_linearly(tmp_path):
+    """Only cards their evaluation accepted are picked; without one, the pipeline's refiner for
+    that space is plain linear interpolation of the keyframes, and says so."""
+    from pipeline.interpolate import interpolate_keyframes
+    from pipeline.refiner.runtime import NoAcceptedRefiner, find_weights
+    src = WEIGHTS_DIR / "image_k10_q3.json"
+    card = json.loads(src.read_text())
+    card["evaluation"] = {**card["evaluation"], "accepted": False}
+    (tmp_path / "image_k10_q3.json").write_text(json.dumps(card))
+    with pytest.raises(NoAcceptedRefiner, match="image-space refiner for K=10; none passed"):
+        find_weights("image", 10, folder=tmp_path)
+    card["evaluation"]["accepted"] = True
+    (tmp_path / "image_k10_q3.json").write_text(json.dumps(card))
+    assert find_weights("image", 10, folder=tmp_path).name == "image_k10_q3.pt"
+    r = Refiner.linear("image", 10, 3, note="none accepted")
+    n = 95
+    kf = np.cumsum(np.random.default_rng(2).normal(size=(10, 12, 2)), 0).astype(np.float32) * 15 + 400
+    want = interpolate_keyframes(np.arange(0, n, 10), kf, np.arange(n), "linear")
+    np.testing.assert_allclose(r.refine_sequence(kf, n), want, atol=1e-3)
+    assert r.is_linear and r.card.export["flops_per_window"] == 0

@@ -27,7 +27,7 @@ from ..interpolate import fill_gaps
 from .config import ModelConfig
 from ..paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
-from ..skeleton import SKELETONS, Skeleton
+from ..skeleton import BODY12, SKELETONS, Skeleton
 from .windows import gather_windows, interpolation_matrix, merge_windows, window_starts
 
 if TYPE_CHECKING:
@@ -104,28 +104,35 @@ def load_card(path: str | Path) -> ModelCard:
         raise WeightsError(f"model card {path} is unreadable: {e}") from e
 
 
+class NoAcceptedRefiner(WeightsError):
+    """No model card for this space and K passed the evaluation (`evaluation.accepted`)."""
+
+
+def is_accepted(card: ModelCard) -> bool:
+    """Whether the card's own evaluation accepted the model (docs/refiner.md): only those are used
+    unless a user names a weights file."""
+    return card.evaluation.get("accepted") is True
+
+
 def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHTS_DIR) -> Path:
-    """The shipped weights for a space and K (and Q, else the smallest Q: the live model)."""
-    cards, shipped = [], []                     # shipped: (K, Q) of every card of this space
+    """The accepted weights for a space and K (and Q, else the smallest Q: the live model).
+    Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
+    cards, accepted_k = [], set()
     for p in sorted(folder.glob("*.json")):
         try:
             card = load_card(p)
         except WeightsError:
             continue
         c = card.config
-        if card.space == space:
-            shipped.append((c.k, c.q))
+        if card.space == space and is_accepted(card):
+            accepted_k.add(c.k)
             if c.k == k and (q is None or c.q == q):
                 cards.append((c.q, p))
     if not cards:
-        ks = sorted({kk for kk, _ in shipped})
-        if q is not None and k in ks:
-            qs = ", ".join(str(qq) for kk, qq in sorted(shipped) if kk == k)
-            why = f"no {space}-space weights for K={k}, Q={q}; for K={k} there are Q = {qs}"
-        else:
-            why = (f"no {space}-space weights for K={k}; "
-                   + (f"weights ship for K = {', '.join(map(str, ks))}" if ks else f"none in {folder}"))
-        raise WeightsError(f"{why} (or give your own weights file)")
+        want = f"K={k}" + (f", Q={q}" if q is not None else "")
+        have = (f"accepted ones exist for K = {', '.join(map(str, sorted(accepted_k)))}" if accepted_k
+                else "none passed the evaluation (docs/refiner.md)")
+        raise NoAcceptedRefiner(f"no accepted {space}-space refiner for {want}; {have}")
     return min(cards)[1].with_suffix(".pt")
 
 
@@ -201,11 +208,12 @@ class Refiner:
     run by ONNX Runtime (`runtime="onnx"`) or torch (`"torch"`)."""
 
     def __init__(self, model: "MixSynthFormer | None", card: ModelCard, device: str = "cpu",
-                 session=None, path: Path | None = None):
+                 session=None, path: Path | None = None, linear: bool = False):
         """A torch `model`, or an ONNX Runtime `session` (then `model` is loaded from `path`'s
         .pt only if asked for)."""
-        if model is None and session is None:
+        if model is None and session is None and not linear:
             raise ValueError("a Refiner needs a torch model or an ONNX Runtime session")
+        self._linear = linear
         self._model = None if model is None else model.to(device).eval()
         self._session = session
         self._path = path
@@ -216,6 +224,21 @@ class Refiner:
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
         self._interp = interpolation_matrix(cfg.k, cfg.q)                  # (T, Q+1)
+
+    @classmethod
+    def linear(cls, space: str, k: int, q: int = 1, note: str = "") -> "Refiner":
+        """Linear interpolation of the keyframes in the refiner's place (no model): what the
+        pipeline uses for a space without an accepted refiner. `note` says why."""
+        dims = 2 if space == "image" else 3
+        cfg = ModelConfig(pose_dim=len(BODY12.joints) * dims, k=k, q=q)
+        card = ModelCard(name="linear interpolation", space=space, skeleton=BODY12.name,
+                         joints=list(BODY12.joints), model=cfg.to_dict(),
+                         evaluation={"accepted": False, "note": note}, export={"flops_per_window": 0})
+        return cls(None, card, linear=True)
+
+    @property
+    def is_linear(self) -> bool:
+        return self._linear
 
     @property
     def model(self) -> "MixSynthFormer":
@@ -263,6 +286,8 @@ class Refiner:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """(B, Q+1, P) float32 normalised keyframes -> (B, T, P) refined window."""
+        if self._linear:
+            return np.einsum("tq,bqp->btp", self._interp, x).astype(np.float32)
         if self._session is not None:
             return self._session.run(None, {"keyframes": x})[0]
         import torch
