@@ -1,6 +1,7 @@
 """MixSynthFormer (Sun et al., ICCV 2023): recover a window from its keyframes, then refine it.
 
-One window holds T = K*Q + 1 frames with keyframes at frames 0, K, 2K, ..., T-1.
+One window holds T = K*Q + 1 frames with keyframes at frames 0, K, 2K, ..., K*Q; in the zero-latency
+mode (`ModelConfig.latency`) K-1 more frames after the last keyframe are predicted (paper, Sec. 3.6).
 Shapes: B windows, T frames, P = joints * dims pose features, C channels, N the length
 that a SynthAttention attends over (T for the temporal branch, C for the spatial one).
 
@@ -14,6 +15,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+
+# window: every frame of the window (K*Q frames of latency); keyframe: only the last keyframe
+# interval (Q past keyframes + 1 ahead: at most K frames); zero: the K frames from the last
+# keyframe on, predicted from past keyframes only (no latency).
+LATENCIES = ("window", "keyframe", "zero")
 
 
 @dataclass(frozen=True)
@@ -29,21 +35,40 @@ class ModelConfig:
     ffn_expansion: int = 2
     dropout: float = 0.1
     learned_interp: bool = True  # learned linear interpolator (else fixed linear interpolation)
+    latency: str = "window"     # which frames a window delivers (LATENCIES)
+
+    def __post_init__(self):
+        if self.latency not in LATENCIES:
+            raise ValueError(f"latency {self.latency!r}: one of {', '.join(LATENCIES)}")
+
+    @property
+    def horizon(self) -> int:
+        """Frames predicted after the window's last keyframe (the paper's prediction setting)."""
+        return self.k - 1 if self.latency == "zero" else 0
 
     @property
     def window(self) -> int:
-        return self.k * self.q + 1
+        return self.k * self.q + 1 + self.horizon
+
+    @property
+    def emitted(self) -> slice:
+        """The frames of a window the pipeline uses (and the loss covers), by latency mode."""
+        k, q = self.k, self.q
+        return {"window": slice(0, self.window), "keyframe": slice(k * (q - 1), k * q + 1),
+                "zero": slice(k * q, self.window)}[self.latency]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def linear_interpolation_matrix(k: int, q: int) -> torch.Tensor:
-    """(T, Q+1) matrix M with M @ keyframes = linear interpolation of the keyframes over the window."""
-    t = torch.arange(k * q + 1, dtype=torch.float32) / k       # position in keyframe units
+def linear_interpolation_matrix(k: int, q: int, horizon: int = 0) -> torch.Tensor:
+    """(T, Q+1) matrix M with M @ keyframes = linear interpolation of the keyframes over the window
+    (T = K*Q + 1 + horizon; the frames after the last keyframe continue its last velocity)."""
+    n = k * q + 1 + horizon
+    t = torch.arange(n, dtype=torch.float32) / k               # position in keyframe units
     left = torch.clamp(t.floor().long(), max=q - 1)
     frac = t - left
-    m = torch.zeros(k * q + 1, q + 1)
+    m = torch.zeros(n, q + 1)
     m[torch.arange(len(t)), left] = 1 - frac
     m[torch.arange(len(t)), left + 1] += frac
     return m
@@ -138,7 +163,7 @@ class MixSynthFormer(nn.Module):
         if cfg.learned_interp:
             self.interp = nn.Linear(cfg.q + 1, t)
         else:
-            self.register_buffer("interp_matrix", linear_interpolation_matrix(cfg.k, cfg.q))
+            self.register_buffer("interp_matrix", linear_interpolation_matrix(cfg.k, cfg.q, cfg.horizon))
         self.embed = nn.Linear(cfg.pose_dim, c)
         self.blocks = nn.ModuleList(
             MixSynthEncoderBlock(t, c, cfg.r_t, cfg.r_s, cfg.se_reduction, cfg.ffn_expansion,
@@ -154,7 +179,7 @@ class MixSynthFormer(nn.Module):
         # Start from plain linear interpolation: learned interpolator = the linear one, zero refinement.
         if self.cfg.learned_interp:
             with torch.no_grad():
-                self.interp.weight.copy_(linear_interpolation_matrix(self.cfg.k, self.cfg.q))
+                self.interp.weight.copy_(linear_interpolation_matrix(self.cfg.k, self.cfg.q, self.cfg.horizon))
                 self.interp.bias.zero_()
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

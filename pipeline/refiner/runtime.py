@@ -20,6 +20,7 @@ from .model import MixSynthFormer, ModelConfig, linear_interpolation_matrix
 from ..paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
 from ..skeleton import SKELETONS, Skeleton
+from .latency import refine_causal
 from .windows import gather_windows, merge_windows, window_starts
 
 CARD_FORMAT = "keyframe-pose-refiner/1"
@@ -53,7 +54,8 @@ class ModelCard:
 
     def describe(self) -> str:
         c = self.config
-        return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q})"
+        lat = "" if c.latency == "window" else f", {c.latency} latency"
+        return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q}{lat})"
 
 
 def save_weights(path: str | Path, model: MixSynthFormer, card: ModelCard) -> None:
@@ -109,7 +111,8 @@ class Refiner:
         self.skeleton: Skeleton = SKELETONS[card.skeleton]
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
-        self._interp = linear_interpolation_matrix(cfg.k, cfg.q).numpy()     # (T, Q+1)
+        interp = linear_interpolation_matrix(cfg.k, cfg.q).numpy()           # (K*Q+1, Q+1)
+        self._interp = np.concatenate([interp, np.repeat(interp[-1:], cfg.horizon, 0)])  # (T, Q+1)
 
     @classmethod
     def load(cls, path: str | Path, *, space: str | None = None, joints: list[str] | None = None,
@@ -171,8 +174,11 @@ class Refiner:
 
     def refine_sequence(self, keyframes: np.ndarray, n_frames: int, stride: int | None = None,
                         pin: np.ndarray | None = None) -> np.ndarray:
-        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged.
+        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged
+        (keyframe and zero latency: each frame from its one window, `latency.py`).
         pin (N_kf,) bool: keyframes that keep their input (see refine_windows)."""
+        if self.card.config.latency != "window":
+            return refine_causal(self, keyframes, n_frames, pin)
         starts = window_starts(n_frames, self.k, self.q, stride or self.stride)
         windows = gather_windows(keyframes, starts, self.q)
         pins = None if pin is None else gather_windows(pin, starts, self.q)
