@@ -12,21 +12,28 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu
 from pipeline.config import PipelineConfig
 from pipeline.estimators import ESTIMATORS
 from pipeline.paths import WEIGHTS_DIR
-from pipeline.refiner.runtime import WeightsError, load_card
+from pipeline.refiner.runtime import WeightsError, is_accepted, load_card
 
 MODES = ("static", "tracking")
 
 
-def shipped_weights(folder: Path = WEIGHTS_DIR) -> dict[tuple[int, int], Path]:
-    """(K, Q) -> card of every image-space refiner in `folder` whose weights file is there."""
-    out = {}
+INTERPOLATED_K = (5, 10, 20)     # always offered: a K without an accepted refiner is interpolated
+
+
+def shipped_weights(folder: Path = WEIGHTS_DIR) -> dict[tuple[int, int | None], Path | None]:
+    """(K, Q) -> card of every accepted refiner (either space) in `folder` whose weights file is
+    there; (K, None) -> None for the usual K values that have none (linear interpolation)."""
+    out: dict[tuple[int, int | None], Path | None] = {}
     for card_path in sorted(folder.glob("*.json")):
         try:
             card = load_card(card_path)
         except WeightsError:
             continue
-        if card.space == "image" and card_path.with_suffix(".pt").exists():
+        if is_accepted(card) and card_path.with_suffix(".pt").exists():
             out[(card.config.k, card.config.q)] = card_path
+    for k in INTERPOLATED_K:
+        if not any(kk == k for kk, _ in out):
+            out[(k, None)] = None
     return out
 
 
@@ -122,8 +129,8 @@ class PipelineControls(QWidget):
 
     def _fill_q(self, k: int | None, q: int | None, add: bool = False) -> None:
         self.q_box.clear()
-        for qq in sorted(qq for kk, qq in self.catalogue if kk == k):
-            self.q_box.addItem(str(qq), qq)
+        for qq in sorted((qq for kk, qq in self.catalogue if kk == k), key=lambda v: v or 0):
+            self.q_box.addItem("interpolated" if qq is None else str(qq), qq)
         self._select(self.q_box, q, add=add)
 
     @staticmethod

@@ -39,3 +39,37 @@ def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = values.copy()
     out[~valid] = interpolate_keyframes(idx, values[idx], np.flatnonzero(~valid), "linear")
     return out
+
+
+EXTRAPOLATIONS = ("hold last keyframe", "constant velocity")
+
+
+def extrapolate_keyframes(kf_frames: np.ndarray, kf_values: np.ndarray, frames: np.ndarray,
+                          kind: str = "constant velocity") -> np.ndarray:
+    """Causal estimates: values (N, ...) at keyframes `kf_frames` (N,) -> values (M, ...) at
+    `frames` (M,), each from the keyframes at or before it only (what a zero-latency display
+    can know). `hold last keyframe` repeats the latest keyframe; `constant velocity` continues
+    the motion between the latest two. Frames before the first keyframe hold it."""
+    if kind not in EXTRAPOLATIONS:
+        raise ValueError(f"unknown extrapolation {kind!r}; choose from {EXTRAPOLATIONS}")
+    kf_frames = np.asarray(kf_frames, dtype=np.float64)
+    i = np.clip(np.searchsorted(kf_frames, frames, side="right") - 1, 0, len(kf_frames) - 1)
+    out = kf_values[i].astype(np.float64)
+    if kind == "constant velocity" and len(kf_frames) > 1:
+        prev = np.maximum(i - 1, 0)
+        span = np.maximum(kf_frames[i] - kf_frames[prev], 1)
+        step = np.where(i > 0, np.clip(np.asarray(frames) - kf_frames[i], 0, None) / span, 0.0)
+        out += (kf_values[i] - kf_values[prev]) * step.reshape((-1,) + (1,) * (kf_values.ndim - 1))
+    return out.astype(kf_values.dtype)
+
+
+def fill_causal(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(N, ...) values with a (N,) validity mask -> invalid entries hold the latest valid one
+    before them (the first valid one at the start): what a live source can know."""
+    valid = np.asarray(valid, dtype=bool)
+    if valid.all() or not valid.any():
+        return values.copy()
+    idx = np.where(valid, np.arange(len(valid)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = np.flatnonzero(valid)[0]
+    return values[idx]

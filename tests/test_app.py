@@ -276,18 +276,25 @@ def test_pause_resume_restart_and_close_mid_run(qtbot, tmp_path, clips):
     assert window.session.worker.isFinished() and time.perf_counter() - start < 10
 
 
-def test_k_and_q_offer_only_combinations_that_have_weights(qtbot, tmp_path):
+def test_k_and_q_offer_accepted_refiners_and_interpolation(qtbot, tmp_path):
     card = json.loads((WEIGHTS_DIR / "image_k10_q3.json").read_text())
-    for name, space, k, q, pt in (("image_k10_q3", "image", 10, 3, True), ("image_k5_q2", "image", 5, 2, True),
-                                  ("image_k20_q3", "image", 20, 3, False), ("world_k8_q3", "world", 8, 3, True)):
-        (tmp_path / f"{name}.json").write_text(json.dumps({**card, "name": name, "space": space,
-                                                           "model": {**card["model"], "k": k, "q": q}}))
+    for name, space, k, q, pt, ok in (("image_k10_q3", "image", 10, 3, True, True),
+                                      ("image_k5_q2", "image", 5, 2, True, True),
+                                      ("image_k20_q3", "image", 20, 3, False, True),
+                                      ("world_k8_q3", "world", 8, 3, True, True),
+                                      ("image_k15_q3", "image", 15, 3, True, False)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            **card, "name": name, "space": space, "model": {**card["model"], "k": k, "q": q},
+            "evaluation": {"accepted": ok}}))
         if pt:
             (tmp_path / f"{name}.pt").write_bytes(b"")
     controls = PipelineControls(weights_dir=tmp_path)
     qtbot.addWidget(controls)
     ks = [controls.k_box.itemData(i) for i in range(controls.k_box.count())]
-    assert ks == [5, 10]                   # K=20 has no weights file, K=8 only 3D weights
+    assert ks == [5, 8, 10, 20]            # K=15 is not accepted; K=20 has no weights file: interpolated
+    controls.k_box.setCurrentIndex(ks.index(20))
+    controls.k_box.activated.emit(ks.index(20))
+    assert [controls.q_box.itemText(i) for i in range(controls.q_box.count())] == ["interpolated"]
     controls.k_box.setCurrentIndex(0)
     with qtbot.waitSignal(controls.changed) as asked:
         controls.k_box.activated.emit(0)

@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import PipelineConfig, load_refiners
+from pipeline.paths import WEIGHTS_DIR
+from pipeline.refiner.runtime import Refiner
 from pipeline.estimators import PoseEstimate
 from pipeline.io.export import CsvWriter, ExportError, check_writable, columns
 from pipeline.interpolate import interpolate_keyframes
@@ -18,7 +20,9 @@ MP_BODY = list(BODY12_FROM_MP33)
 
 @pytest.fixture(scope="module")
 def refiners():
-    return load_refiners(PipelineConfig(k=10))
+    """The trained K=10 models, named (whether or not their evaluation accepted them)."""
+    return load_refiners(PipelineConfig(k=10, weights=WEIGHTS_DIR / "image_k10_q3.pt",
+                                        world_weights=WEIGHTS_DIR / "world_k10_q3.pt"))
 
 
 def mp33_track(image12, world12):
@@ -164,7 +168,7 @@ def test_streaming_memory_stays_bounded(refiners, mocap_track):
 
 def test_world_and_image_weights_must_agree_on_k_and_q(refiners):
     image, _ = refiners
-    other = load_refiners(PipelineConfig(k=10, q=10))[1]
+    other = Refiner.linear("world", 10, 10)
     with pytest.raises(ValueError, match=f"image weights have K=10, Q={image.q} but world weights K=10, Q=10"):
         StreamingRefiner(image, other)
 

@@ -45,15 +45,15 @@ def test_onnx_runtime_matches_torch_to_1e_5(card, mocap_track):
 
 
 def test_headless_run_never_imports_torch(tmp_path, demo_video):
-    """A headless run of a short clip, in its own process: the refiners run on ONNX Runtime,
-    and neither torch nor MediaPipe's drawing utilities (matplotlib) are loaded."""
+    """A headless run of a short clip, in its own process: the refiners run on ONNX Runtime (or
+    are linear interpolation, for a space without an accepted model), and neither torch nor MediaPipe's drawing utilities (matplotlib) are loaded."""
     code = (
         "import sys\n"
         "from pipeline.config import PipelineConfig, load_refiners\n"
         "from pipeline.process import process_video\n"
         "cfg = PipelineConfig(k=10)\n"
         "image, world = load_refiners(cfg)\n"
-        "assert (image.runtime, world.runtime) == ('onnx', 'onnx'), (image.runtime, world.runtime)\n"
+        "assert {image.runtime, world.runtime} <= {'onnx', 'linear'}, (image.runtime, world.runtime)\n"
         f"process_video({str(tmp_path / 'clip.mp4')!r}, __import__('pathlib').Path({str(tmp_path)!r}), cfg,\n"
         "              (image, world), progress=False)\n"
         "print('loaded:', ' '.join(m for m in ('torch', 'matplotlib') if m in sys.modules))\n")
@@ -111,7 +111,7 @@ def test_missing_or_changed_onnx_falls_back_to_torch_with_one_warning(tmp_path, 
 
 
 def test_export_command_writes_the_onnx_and_its_card(tmp_path):
-    src = WEIGHTS_DIR / "image_k20_q2"
+    src = WEIGHTS_DIR / "image_k10_q3"
     for ext in (".json", ".pt"):
         shutil.copy(src.with_suffix(ext), tmp_path / f"m{ext}")
     card = json.loads((tmp_path / "m.json").read_text())
@@ -126,6 +126,7 @@ def test_export_command_writes_the_onnx_and_its_card(tmp_path):
 
 
 def test_refiner_threads_reach_onnx_runtime():
-    image, world = load_refiners(PipelineConfig(k=10, refiner_threads=1))
+    image, world = load_refiners(PipelineConfig(k=10, refiner_threads=1, weights=WEIGHTS_DIR / "image_k10_q3.pt",
+                                                world_weights=WEIGHTS_DIR / "world_k10_q3.pt"))
     assert image._session.get_session_options().intra_op_num_threads == 1
     assert world._session.get_session_options().intra_op_num_threads == 1

@@ -1,6 +1,7 @@
 """MixSynthFormer (Sun et al., ICCV 2023): recover a window from its keyframes, then refine it.
 
-One window holds T = K*Q + 1 frames with keyframes at frames 0, K, 2K, ..., T-1.
+One window holds T = K*Q + 1 frames with keyframes at frames 0, K, 2K, ..., K*Q; in the zero-latency
+mode (`ModelConfig.latency`) K-1 more frames after the last keyframe are predicted (paper, Sec. 3.6).
 Shapes: B windows, T frames, P = joints * dims pose features, C channels, N the length
 that a SynthAttention attends over (T for the temporal branch, C for the spatial one).
 
@@ -13,14 +14,14 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .config import ModelConfig
+from .config import LATENCIES, ModelConfig  # noqa: F401  (re-exported)
 from .windows import interpolation_matrix
 
 
-def linear_interpolation_matrix(k: int, q: int) -> torch.Tensor:
+def linear_interpolation_matrix(k: int, q: int, horizon: int = 0) -> torch.Tensor:
     """(T, Q+1) matrix M with M @ keyframes = linear interpolation of the keyframes over the window
-    (`windows.interpolation_matrix` as a tensor)."""
-    return torch.from_numpy(interpolation_matrix(k, q))
+    (`windows.interpolation_matrix` as a tensor; T = K*Q + 1 + horizon)."""
+    return torch.from_numpy(interpolation_matrix(k, q, horizon))
 
 
 class Mlp(nn.Sequential):
@@ -112,7 +113,7 @@ class MixSynthFormer(nn.Module):
         if cfg.learned_interp:
             self.interp = nn.Linear(cfg.q + 1, t)
         else:
-            self.register_buffer("interp_matrix", linear_interpolation_matrix(cfg.k, cfg.q))
+            self.register_buffer("interp_matrix", linear_interpolation_matrix(cfg.k, cfg.q, cfg.horizon))
         self.embed = nn.Linear(cfg.pose_dim, c)
         self.blocks = nn.ModuleList(
             MixSynthEncoderBlock(t, c, cfg.r_t, cfg.r_s, cfg.se_reduction, cfg.ffn_expansion,
@@ -128,7 +129,7 @@ class MixSynthFormer(nn.Module):
         # Start from plain linear interpolation: learned interpolator = the linear one, zero refinement.
         if self.cfg.learned_interp:
             with torch.no_grad():
-                self.interp.weight.copy_(linear_interpolation_matrix(self.cfg.k, self.cfg.q))
+                self.interp.weight.copy_(linear_interpolation_matrix(self.cfg.k, self.cfg.q, self.cfg.horizon))
                 self.interp.bias.zero_()
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

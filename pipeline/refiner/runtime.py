@@ -28,6 +28,7 @@ from .config import ModelConfig
 from ..paths import WEIGHTS_DIR
 from .normalize import denormalise, normalise, window_stats
 from ..skeleton import BODY12, SKELETONS, Skeleton
+from .latency import refine_causal
 from .windows import gather_windows, interpolation_matrix, merge_windows, window_starts
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class ModelCard:
 
     def describe(self) -> str:
         c = self.config
-        return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q})"
+        lat = "" if c.latency == "window" else f", {c.latency} latency"
+        return f"{self.name} ({self.space} space, {len(self.joints)} joints, K={c.k}, Q={c.q}{lat})"
 
 
 def save_weights(path: str | Path, model: "MixSynthFormer", card: ModelCard) -> None:
@@ -219,11 +221,12 @@ class Refiner:
         self._path = path
         self.card = card
         self.device = device
-        self.runtime = "onnx" if session is not None else "torch"
+        self.runtime = "linear" if linear else "onnx" if session is not None else "torch"
         self.skeleton: Skeleton = SKELETONS[card.skeleton]
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
-        self._interp = interpolation_matrix(cfg.k, cfg.q)                  # (T, Q+1)
+        interp = interpolation_matrix(cfg.k, cfg.q)                       # (K*Q+1, Q+1)
+        self._interp = np.concatenate([interp, np.repeat(interp[-1:], cfg.horizon, 0)])  # (T, Q+1)
 
     @classmethod
     def linear(cls, space: str, k: int, q: int = 1, note: str = "") -> "Refiner":
@@ -316,8 +319,11 @@ class Refiner:
 
     def refine_sequence(self, keyframes: np.ndarray, n_frames: int, stride: int | None = None,
                         pin: np.ndarray | None = None) -> np.ndarray:
-        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged.
+        """(N_kf, J, D) keyframes of an n-frame sequence -> (n_frames, J, D), overlaps averaged
+        (keyframe and zero latency: each frame from its one window, `latency.py`).
         pin (N_kf,) bool: keyframes that keep their input (see refine_windows)."""
+        if self.card.config.latency != "window":
+            return refine_causal(self, keyframes, n_frames, pin)
         starts = window_starts(n_frames, self.k, self.q, stride or self.stride)
         windows = gather_windows(keyframes, starts, self.q)
         pins = None if pin is None else gather_windows(pin, starts, self.q)

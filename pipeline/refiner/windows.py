@@ -43,13 +43,14 @@ def gather_windows(keyframes: np.ndarray, starts: np.ndarray, q: int) -> np.ndar
     return keyframes[idx]
 
 
-def interpolation_matrix(k: int, q: int) -> np.ndarray:
+def interpolation_matrix(k: int, q: int, horizon: int = 0) -> np.ndarray:
     """(T, Q+1) float32 matrix M with M @ keyframes = linear interpolation of the keyframes over
-    a window of T = K*Q + 1 frames."""
-    t = np.arange(k * q + 1, dtype=np.float32) / np.float32(k)      # position in keyframe units
+    a window of T = K*Q + 1 + horizon frames (frames after the last keyframe continue its velocity)."""
+    n = k * q + 1 + horizon
+    t = np.arange(n, dtype=np.float32) / np.float32(k)              # position in keyframe units
     left = np.minimum(np.floor(t).astype(np.int64), q - 1)
     frac = t - left
-    m = np.zeros((k * q + 1, q + 1), np.float32)
+    m = np.zeros((n, q + 1), np.float32)
     rows = np.arange(len(t))
     m[rows, left] = 1 - frac
     m[rows, left + 1] += frac

@@ -32,7 +32,8 @@ from typing import Callable
 import numpy as np
 
 from .. import metrics
-from ..interpolate import KINDS, fill_gaps, interpolate_keyframes
+from ..interpolate import (EXTRAPOLATIONS, KINDS, extrapolate_keyframes, fill_causal, fill_gaps,
+                           interpolate_keyframes)
 from .motion import DECIWATCH, MotionClip, load_deciwatch, load_motion_dir
 from ..paths import MOTION_DIR as DEFAULT_MOTION, WEIGHTS_DIR
 from ..refiner.runtime import Refiner, WeightsError, load_card, save_card
@@ -148,9 +149,14 @@ def predictions(seq: EvalSequence, refiner: Refiner | None, k: int, stride: int 
     out = {"dense input": seq.dense}
     for kind in KINDS:
         out[kind] = interpolate_keyframes(kf, seq.keyframes, np.arange(n), kind)
+    keyframes = seq.keyframes
+    if refiner is not None and refiner.card.config.latency == "zero":
+        keyframes = fill_causal(seq.keyframes, seq.found)    # a live source cannot fill from the future
+        for kind in EXTRAPOLATIONS:
+            out[kind] = extrapolate_keyframes(kf, keyframes, np.arange(n), kind)
     if refiner is not None:
-        out[REFINER] = refiner.refine_sequence(seq.keyframes, n, stride)
-        out[PINNED] = refiner.refine_sequence(seq.keyframes, n, stride, pin=seq.found)
+        out[REFINER] = refiner.refine_sequence(keyframes, n, stride)
+        out[PINNED] = refiner.refine_sequence(keyframes, n, stride, pin=seq.found)
     return out
 
 
@@ -195,21 +201,27 @@ def error_key(space: str) -> str:
     return "error (px)" if space == "image" else "MPJPE (mm)"
 
 
-def acceptance(result: dict[str, dict[str, float]], space: str) -> dict[str, bool]:
+def acceptance(result: dict[str, dict[str, float]], space: str, latency: str = "window") -> dict[str, bool]:
     """The bar on a held-out set: error (3D MPJPE, 2D mean pixel error) at least 7 % below the best
-    interpolation of the same keyframes and below the dense noisy input, Accel no worse than cubic."""
+    interpolation of the same keyframes and below the dense noisy input, Accel no worse than cubic.
+    Keyframe latency: error and Accel below linear interpolation between the same two keyframes.
+    Zero latency: error and Accel below holding the last keyframe and below constant velocity."""
     r, e = result[REFINER], error_key(space)
     acc = next(c for c in r if c.startswith("Accel"))
+    if latency != "window":
+        rivals = EXTRAPOLATIONS if latency == "zero" else ("linear",)
+        return {f"{m} below {b}": r[c] < result[b][c] for b in rivals for m, c in (("error", e), ("Accel", acc))}
     best = min(result[k][e] for k in KINDS)
     return {"error >= 7% below best interpolation": r[e] <= 0.93 * best,
             "error below dense input": r[e] < result["dense input"][e],
             "Accel no worse than cubic": r[acc] <= result["cubic"][acc]}
 
 
-def clean_acceptance(result: dict[str, dict[str, float]], space: str) -> dict[str, bool]:
-    """On perfect keyframes a refiner may not rewrite the input: error at most twice linear's."""
-    e = error_key(space)
-    return {"error at most 2x linear on clean keyframes": result[REFINER][e] <= 2 * result["linear"][e]}
+def clean_acceptance(result: dict[str, dict[str, float]], space: str, latency: str = "window") -> dict[str, bool]:
+    """On perfect keyframes a refiner may not rewrite the input: error at most twice linear's
+    (zero latency: twice constant velocity's, the best estimate from past keyframes alone)."""
+    e, base = error_key(space), "constant velocity" if latency == "zero" else "linear"
+    return {f"error at most 2x {base} on clean keyframes": result[REFINER][e] <= 2 * result[base][e]}
 
 
 @dataclass(frozen=True)
@@ -219,7 +231,7 @@ class Suite:
     title: str
     build: Callable[[Path, str, int, NoiseModel, int, int], list[EvalSequence]]
     heldout_source: str | None = None       # scored by the model trained without this motion file
-    judge: Callable[[dict, str], dict[str, bool]] = acceptance
+    judge: Callable[[dict, str, str], dict[str, bool]] = acceptance
     counts: bool = True                     # part of a model's acceptance
 
 
@@ -262,21 +274,27 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     from . import multiview
     key = "error (% box)" if space == "image" else "MPJPE (mm)"
     judge = "error (% box)" if space == "image" else "PA-MPJPE (mm)"
+    latency = refiner.card.config.latency
+    causal = (lambda kf, found: fill_causal(kf, found)) if latency == "zero" else (lambda kf, found: kf)
     run = lambda pin: (lambda f, kf, found, n: refiner.refine_sequence(
-        kf.astype(np.float32), n, stride, pin=found if pin else None))
+        causal(kf, found).astype(np.float32), n, stride, pin=found if pin else None))
+    extra = {kind: (lambda f, kf, found, n, kind=kind: extrapolate_keyframes(f, causal(kf, found), np.arange(n), kind))
+             for kind in EXTRAPOLATIONS} if latency == "zero" else {}
     scene = multiview.load_scene()
     kw = "predict_image" if space == "image" else "predict_world"
     views: dict[str, dict] = {}
     for label, pin in ((REFINER, False), (PINNED, True)):
-        res = multiview.video_benchmark(scene, refiner.k, **{kw: run(pin)}, label=label)
+        res = multiview.video_benchmark(scene, refiner.k, **{kw: run(pin)}, label=label, extra=extra)
         for view, table in list(res["views"].items()) + [("pooled", res["pooled"])]:
             for method, row in table.items():
                 views.setdefault(view, {})[method] = {c: v for c, v in row.items() if c != "frames"}
-    order = [REFINER, PINNED, "linear", "cubic", "dense static", "dense tracking"]
+    order = [REFINER, PINNED, "linear", "cubic", *extra, "dense static", "dense tracking"]
     views = {v: {m: t[m] for m in order} for v, t in views.items()}
-    better = [v for v, t in views.items() if v != "pooled" and t[REFINER][judge] < t["linear"][judge]]
-    judged = {f"{judge} below linear, pooled": views["pooled"][REFINER][judge] < views["pooled"]["linear"][judge],
-              f"{judge} below linear in >= 3 of 4 views ({len(better)})": len(better) >= 3}
+    judged = {}
+    for rival in (EXTRAPOLATIONS if latency == "zero" else ("linear",)):
+        better = [v for v, t in views.items() if v != "pooled" and t[REFINER][judge] < t[rival][judge]]
+        judged[f"{judge} below {rival}, pooled"] = views["pooled"][REFINER][judge] < views["pooled"][rival][judge]
+        judged[f"{judge} below {rival} in >= 3 of 4 views ({len(better)})"] = len(better) >= 3
     frames = scene.n_frames
     return {"title": "real video: pose2sim_single, 4 calibrated views, leave-one-view-out reference",
             "scored_by": "this model", "counts": True,
@@ -315,7 +333,7 @@ def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int =
         out["suites"][name] = {
             "title": suite.title, "scored_by": scored_by, "counts": suite.counts,
             "data": f"{len(seqs)} sequences, {sum(len(s.gt) for s in seqs)} frames at 30 fps",
-            "table": table, "acceptance": suite.judge(table, card.space)}
+            "table": table, "acceptance": suite.judge(table, card.space, refiner.card.config.latency)}
     if suites is None or "video" in suites:
         out["suites"]["video"] = video_suite(refiner, card.space, stride)
     out["accepted"] = all(all(s["acceptance"].values()) for s in out["suites"].values() if s["counts"])

@@ -476,13 +476,15 @@ def _interp(kind: str) -> Predict:
 
 def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | None = None,
                    predict_world: Predict | None = None, label: str = "refined",
-                   reference: Reference | None = None) -> dict[str, dict[str, float]]:
+                   reference: Reference | None = None,
+                   extra: dict[str, Predict] | None = None) -> dict[str, dict[str, float]]:
     """Scores of every method on one view against its leave-one-view-out reference.
 
     Keyframes are the static-mode detections at frames 0, K, 2K, ... of `view`, misses filled
     from their neighbours (as the pipeline does); world keyframes are MediaPipe's world
     landmarks there, hip-centred. Methods: `label` (the callables, when given), "linear" and
-    "cubic" interpolation of the same keyframes, and MediaPipe on every frame ("dense static",
+    "cubic" interpolation of the same keyframes, `extra` baselines (name: a Predict used for both
+    spaces), and MediaPipe on every frame ("dense static",
     "dense tracking"). Returns {method: {"error (% box)": mean over valid frames and joints of the
     pixel error divided by the reference's box size (max side, per frame), x 100; "MPJPE (mm)"
     and "PA-MPJPE (mm)": world joints, hip-centred, against the 3D reference in the view's camera
@@ -505,6 +507,8 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
                           predict_world and predict_world(kf, kf_world, found, n))
     for kind in ("linear", "cubic"):
         methods[kind] = (_interp(kind)(kf, kf_image, found, n), _interp(kind)(kf, kf_world, found, n))
+    for name, predict in (extra or {}).items():
+        methods[name] = (predict(kf, kf_image, found, n), predict(kf, kf_world, found, n))
     for mode in MODES:
         d = scene.detections(mode)[view]
         methods[f"dense {mode}"] = (d.image[:, B12].astype(np.float64),
@@ -530,10 +534,11 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
 
 
 def video_benchmark(scene: Scene, k: int, predict_image: Predict | None = None,
-                    predict_world: Predict | None = None, label: str = "refined") -> dict:
+                    predict_world: Predict | None = None, label: str = "refined",
+                    extra: dict[str, Predict] | None = None) -> dict:
     """`view_benchmark` for every view, plus "pooled" (each metric averaged over views weighted
     by their valid frames). Returns {"views": {camera name: table}, "pooled": table}."""
-    views = {scene.names[v]: view_benchmark(scene, v, k, predict_image, predict_world, label)
+    views = {scene.names[v]: view_benchmark(scene, v, k, predict_image, predict_world, label, extra=extra)
              for v in range(len(scene.cameras))}
     pooled: dict[str, dict[str, float]] = {}
     for method in next(iter(views.values())):

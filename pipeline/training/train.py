@@ -8,7 +8,8 @@ bodies, frame rates, speeds, mirroring and virtual cameras, and the measured det
 at a level drawn per window from none to heavy; see pipeline/training/synth.py), or the DeciWatch
 files a user owns (--deciwatch ROOT --dataset h36m --estimator fcn). `--exclude gaitkit_gait`
 leaves a motion file out (leave-one-dataset-out evaluation).
-Loss: L1 over all frames of the window (eq. 16) in normalised units, on measured joints only. Adam with exponential
+Loss: L1 over the frames of the window the pipeline uses (all of them, eq. 16; `--latency`
+keyframe: the last keyframe interval, zero: the K frames predicted from the last keyframe on) in normalised units, on measured joints only. Adam with exponential
 learning-rate decay, a seed, a checkpoint `<out>.ckpt` every --ckpt-every steps (--resume
 continues from it), a progress bar; CUDA when present.
 """
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..refiner.model import MixSynthFormer, ModelConfig, count_parameters
+from ..refiner.model import MixSynthFormer, ModelConfig, count_parameters, linear_interpolation_matrix
 from .motion import DECIWATCH as DECIWATCH_SKELETON, PairedSequence, load_deciwatch, load_motion_dir
 from ..refiner.normalize import normalise, window_stats
 from ..paths import MOTION_DIR
@@ -46,6 +47,7 @@ class TrainConfig:
     r_s: int = 1
     learned_interp: bool = True
     dropout: float = 0.1
+    latency: str = "window"     # window | keyframe | zero (ModelConfig.latency): frames trained on
     exclude: str = ""           # motion files (stems, comma-separated) left out of training
     noise_min: float = 0.1      # detector-noise level per window, log-uniform in [min, max] x the
     noise_max: float = 3.0      # noise model (1 = as measured on MediaPipe) ...
@@ -62,7 +64,7 @@ class TrainConfig:
     def model_config(self, pose_dim: int) -> ModelConfig:
         return ModelConfig(pose_dim=pose_dim, k=self.k, q=self.q, dim=self.dim, depth=self.depth,
                            r_t=self.r_t, r_s=self.r_s, dropout=self.dropout,
-                           learned_interp=self.learned_interp)
+                           learned_interp=self.learned_interp, latency=self.latency)
 
 
 class MotionBatches:
@@ -76,7 +78,7 @@ class MotionBatches:
             raise ValueError(f"--exclude {', '.join(sorted(unknown))}: no such motion file in {motion_dir} "
                              f"(have {', '.join(sorted({c.source for c in clips}))})")
         clips = [c for c in clips if c.split == "train" and c.source not in excluded]
-        self.sampler = WindowSampler(clips, cfg.k * cfg.q + 1, cfg.space)
+        self.sampler = WindowSampler(clips, cfg.model_config(1).window, cfg.space)
         self.cfg, self.noise, self.skeleton = cfg, noise, BODY12
         sources = sorted({c.source for c in clips})
         self.description = (f"{len(clips)} training clips of {', '.join(sources)} "
@@ -100,7 +102,7 @@ class PairedBatches:
     """Random windows of DeciWatch sequences: the estimator's keyframes and the ground truth."""
 
     def __init__(self, cfg: TrainConfig, seqs: list[PairedSequence], skeleton: Skeleton):
-        t = cfg.k * cfg.q + 1
+        t = cfg.model_config(1).window
         self.seqs = [s for s in seqs if len(s.gt) >= t]
         if not self.seqs:
             raise ValueError(f"no training sequence has the {t} frames a window needs")
@@ -155,7 +157,9 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     rng = np.random.default_rng(cfg.seed)
     val = to_tensors(*batches(1024, np.random.default_rng(cfg.seed + 10_000)), batches.skeleton, device)
     pose_dim = val[0].shape[-1]
-    model = MixSynthFormer(cfg.model_config(pose_dim)).to(device)
+    mc = cfg.model_config(pose_dim)
+    model = MixSynthFormer(mc).to(device)
+    em = mc.emitted                 # the frames the pipeline uses: the loss covers those
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gamma = (cfg.lr_final / cfg.lr) ** (1 / max(cfg.steps, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
@@ -175,11 +179,10 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     def validate() -> tuple[float, float]:
         model.eval()
         with torch.no_grad():
-            refined = model.refine_keyframes(val[0])
-            linear = torch.nn.functional.interpolate(val[0].transpose(1, 2), size=val[1].shape[1],
-                                                     mode="linear", align_corners=True).transpose(1, 2)
+            refined = model.refine_keyframes(val[0])[:, em]
+            linear = (linear_interpolation_matrix(mc.k, mc.q, mc.horizon).to(device) @ val[0])[:, em]
         model.train()
-        return masked_l1(refined, val[1], val[2]).item(), masked_l1(linear, val[1], val[2]).item()
+        return masked_l1(refined, val[1][:, em], val[2]).item(), masked_l1(linear, val[1][:, em], val[2]).item()
 
     print(f"MixSynthFormer {count_parameters(model):,} parameters, {cfg.model_config(pose_dim)}; "
           f"data: {batches.description}; device {device}", flush=True)
@@ -190,7 +193,7 @@ def train(cfg: TrainConfig, out: Path, batches, space: str, resume: bool = False
     val_l1, linear_l1 = validate()
     while step < cfg.steps:
         x, y, w = to_tensors(*batches(cfg.batch, rng), batches.skeleton, device)
-        loss = loss_fn(model.refine_keyframes(x), y, w, cfg.accel_weight)
+        loss = loss_fn(model.refine_keyframes(x)[:, em], y[:, em], w, cfg.accel_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
