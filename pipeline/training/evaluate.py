@@ -311,7 +311,7 @@ def heldout_path(card_name: str, source: str) -> Path:
 def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int = 4, seed: int = 0,
                      stride: int | None = None, suites: list[str] | None = None) -> dict:
     """Every suite for one model card: tables, verdicts, and whether the model is accepted."""
-    refiner = Refiner.load(path)
+    refiner = Refiner.load(path, runtime="torch")
     card = refiner.card
     noise = NoiseModel(**card.training.get("noise", {}))
     out: dict = {"stride": stride or refiner.stride, "noise": "the card's noise model at its measured level",
@@ -322,9 +322,11 @@ def evaluate_weights(path: Path, motion_dir: Path = DEFAULT_MOTION, views: int =
         if suite.heldout_source:
             hp = heldout_path(card.name, suite.heldout_source)
             try:
-                model = Refiner.load(hp, space=card.space, k=refiner.k, q=refiner.q)
+                model = Refiner.load(hp, space=card.space, k=refiner.k, q=refiner.q, runtime="torch")
             except WeightsError as e:
-                out["suites"][name] = {"title": suite.title, "missing": str(e), "counts": suite.counts,
+                why = (f"no model of the same recipe trained without {suite.heldout_source} "
+                       f"(`weights/heldout/{hp.name}`)" if not hp.exists() else str(e))
+                out["suites"][name] = {"title": suite.title, "missing": why, "counts": suite.counts,
                                        "acceptance": {f"model trained without {suite.heldout_source}": False}}
                 continue
             scored_by = f"heldout/{hp.name}"
