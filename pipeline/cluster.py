@@ -155,6 +155,10 @@ def connect(address: str | None, workers: int | None) -> bool:
     return True
 
 
+def _write_token(path: Path, token: str) -> None:
+    path.write_text(token)
+
+
 def check_shared(out_dir: Path, videos: list[str]) -> None:
     """Every node with CPUs must read a file the driver wrote in `out_dir`, and see every video;
     ClusterError naming the nodes that don't."""
@@ -163,7 +167,7 @@ def check_shared(out_dir: Path, videos: list[str]) -> None:
 
     token = uuid.uuid4().hex
     token_path = out_dir / f".ray-shared-probe-{token}"
-    token_path.write_text(token)
+    _write_token(token_path, token)
     try:
         probe = ray.remote(num_cpus=0)(_probe)
         nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
@@ -198,8 +202,10 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
     re-raises."""
     from tqdm import tqdm
 
+    from .io.export import check_writable
+
     ray = _ray()
-    out_dir = Path(out_dir).resolve()
+    out_dir = check_writable(out_dir).resolve()
     jobs = [Job(i, str(Path(v).resolve()), n) for i, (v, n) in enumerate(zip(videos, names))]
     started = connect(address, workers)
     try:
