@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402
+import cluster  # noqa: E402
 import memory  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
@@ -92,7 +93,7 @@ def main() -> int:
                    cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
     print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
-               "memory": memory.run(), "training": train_time.run()}
+               "memory": memory.run(), "training": train_time.run(), "cluster": cluster.run()}
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -134,6 +135,14 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 {train_time.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {train_time.markdown(results['training'])}
+
+## Sequential vs Ray (`--ray`)
+
+{cluster.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
+
+{cluster.markdown(results['cluster'])}
+
+What this means for a library on a cluster: [scaling.md](scaling.md).
 
 ## Related measurements
 
