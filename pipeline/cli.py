@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -155,6 +156,10 @@ def _process_on_ray(args, cfg, videos, names, refiners) -> int:
         return 2
     if args.workers is not None and args.workers < 1:
         print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if args.ray not in ("local", "auto") and not re.fullmatch(r"(ray://)?[\w.-]+:\d+", args.ray):
+        print(f"error: --ray {args.ray}: an address is auto, ray://HOST:PORT or HOST:PORT "
+              "(no address: a local Ray)", file=sys.stderr)
         return 2
     try:
         from . import cluster

@@ -287,13 +287,19 @@ def _refresh(bar, state: dict, outcomes: dict, n: int) -> None:
     bar.refresh()
 
 
-def _cancel(ray, running: dict, out_dir: Path, wait_s: float = 15.0) -> None:
-    """Cancel the running tasks (a KeyboardInterrupt in each: its writer removes its temporary
-    files), wait for them, then remove any temporary file a task killed outright left."""
+def _cancel(ray, running: dict, out_dir: Path, grace_s: float = 10.0) -> None:
+    """Cancel the running tasks: a KeyboardInterrupt in each (its writer removes its temporary
+    files); a task still running `grace_s` later has its worker killed, and the temporary files
+    such a task leaves (unlocked once it is dead) are removed here."""
     from .atomic import remove_stale_partials
-    for ref in running:
+    refs = list(running)
+    for ref in refs:
         ray.cancel(ref)
-    ray.wait(list(running), num_returns=len(running), timeout=wait_s)
+    _, left = ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+    for ref in left:
+        ray.cancel(ref, force=True)
+    if left:
+        ray.wait(left, num_returns=len(left), timeout=grace_s)
     for job in running.values():
         for suffix in (".csv", ".json"):
             remove_stale_partials(out_dir / f"{job.name}{suffix}")

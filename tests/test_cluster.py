@@ -118,7 +118,10 @@ def test_ctrl_c_cancels_and_leaves_no_partial_csv(local_ray, refiners, tmp_path)
     with pytest.raises(KeyboardInterrupt):
         cluster.process_videos(paths, output_names(paths), out, CFG, refiners, workers=2,
                                progress=False, on_progress=ctrl_c)
-    assert [p.name for p in out.iterdir()] == []          # no CSV, no sidecar, no temporary file
+    left = sorted(p.name for p in out.iterdir())
+    assert partials(out) == [] and "c.csv" not in left    # the third never started
+    for csv in (p for p in out.glob("*.csv")):            # one that finished meanwhile is whole
+        assert csv.with_suffix(".json").exists() and len(pd.read_csv(csv)) == 200
 
 
 def test_a_folder_the_cluster_cannot_see_is_refused(local_ray, refiners, folder, tmp_path, monkeypatch):
@@ -133,6 +136,7 @@ def test_a_folder_the_cluster_cannot_see_is_refused(local_ray, refiners, folder,
     (["0", "--ray"], "a camera or a stream is recorded by the command without --ray"),
     (["VIDEO", "--ray", "--workers", "0"], "--workers must be 1 or more"),
     (["VIDEO", "--workers", "2"], "--workers goes with --ray"),
+    (["VIDEO", "--ray", "cluster"], "an address is auto, ray://HOST:PORT or HOST:PORT"),
 ])
 def test_ray_command_line_refusals(folder, tmp_path, capsys, args, message):
     args = [str(folder / "demo.mp4") if a == "VIDEO" else a for a in args]
