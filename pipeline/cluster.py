@@ -148,7 +148,7 @@ def connect(address: str | None, workers: int | None) -> bool:
             # the nodes run the same environment (requirements); this package travels with the job
             ray.init(address=address, runtime_env={"py_modules": [str(Path(__file__).parent)]},
                      **{k: v for k, v in quiet.items() if k != "include_dashboard"})
-    except (ConnectionError, RuntimeError, ValueError) as e:
+    except Exception as e:          # Ray raises plain Exception on a start-up timeout
         where = "a local Ray" if address is None else f"the Ray cluster at {address}"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ClusterError(f"cannot start {where}: {first}") from e

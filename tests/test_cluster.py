@@ -25,7 +25,14 @@ TIMINGS = ("measured", "config")      # sidecar keys that differ between two run
 def local_ray():
     previous = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"              # no token written under the home folder
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    for attempt in range(2):       # Ray gives its services 30 s to start: a loaded machine may miss it
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt:
+                raise
     yield
     ray.shutdown()
     if previous is None:
