@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
 .PHONY: run system-libs test bench evaluate train clean-venv
 
@@ -12,6 +13,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
+
+# Ray (the headless command with --ray) is optional: the tests and benchmarks need it, the app does not.
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $(RAY_STAMP)
 
 # The window needs system libraries on Linux that pip cannot install (Qt's xcb platform):
 # where some are missing, they are installed with apt-get, saying so.
@@ -33,13 +39,13 @@ system-libs: $(STAMP)
 		fi; \
 	fi
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
 evaluate: $(STAMP)
 	$(PY) -m pipeline.evaluate --all --update-cards --doc docs/refiner.md
 
-bench: $(STAMP)
+bench: $(STAMP) $(RAY_STAMP)
 	$(PY) bench/run_all.py
 
 clean-venv:

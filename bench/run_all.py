@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402
 import app_speed  # noqa: E402
+import cluster  # noqa: E402
 import memory  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> int:
     print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
                "memory": memory.run(), "training": train_time.run(), "startup": startup.run(),
-               "app_speed": app_speed.run()}
+               "app_speed": app_speed.run(), "cluster": cluster.run()}
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -149,6 +150,14 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 {train_time.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {train_time.markdown(results['training'])}
+
+## Sequential vs Ray (`--ray`)
+
+{cluster.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
+
+{cluster.markdown(results['cluster'])}
+
+What this means for a library on a cluster: [scaling.md](scaling.md).
 
 ## Related measurements
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dense", action="store_true",
                     help="also run the estimator on every frame and report the measured speed-up")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                    help="process the videos on Ray, one task per video (optional install: "
+                         "requirements-ray.txt): alone, a local Ray on this machine's cores; "
+                         "with ray://HOST:10001 or auto, an existing cluster, whose nodes must see "
+                         "the videos and --out at the same paths (docs/scaling.md)")
+    ap.add_argument("--workers", type=int, metavar="N",
+                    help="with --ray: at most N videos at a time (default: local, every core; a "
+                         "cluster, as many as its CPUs allow)")
     return ap
 
 
@@ -100,7 +109,10 @@ def interrupted(e: KeyboardInterrupt, what: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.ray is None:
+        parser.error("--workers goes with --ray")
     with sigterm_as_interrupt():
         try:
             return _process(args)
@@ -136,28 +148,69 @@ def _process(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    if args.ray is not None:
+        if any(o != args.out for o in outs):
+            print("error: --recursive is not supported with --ray yet: give each folder its own "
+                  "run (or leave out --ray)", file=sys.stderr)
+            return 2
+        return _process_on_ray(args, cfg, videos, names, refiners)
+
     failed, written = [], []
     for video, out, name in zip(videos, outs, names):
         label = Path(str(video)).name
         try:
             summary = process_video(video, out, cfg, refiners, progress=not args.quiet, name=name,
                                     timeout_s=args.timeout)
-        except (SourceError, WeightsError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)             # these name the video already
-            failed.append(video)
-            continue
-        except ExportError as e:                 # its output: a full disk, a failed rename
-            print(f"error: {label}: {e}", file=sys.stderr)
-            failed.append(video)
-            continue
-        except OSError as e:                     # reading the video itself failed
-            print(f"error: {label}: {e.strerror or e}", file=sys.stderr)
+        except VIDEO_ERRORS as e:
+            print(f"error: {failure_message(label, e)}", file=sys.stderr)
             failed.append(video)
             continue
         except KeyboardInterrupt as e:
             return interrupted(e, f"no CSV written for {label}")
         print("\n".join(summary.lines()), flush=True)
         written.append(summary.csv)
+    return _report(args, videos, written, failed)
+
+
+VIDEO_ERRORS = (SourceError, WeightsError, ValueError, OSError)   # one video fails, the others go on
+
+
+def failure_message(label: str, e: BaseException) -> str:
+    """The `error:` line of a video that failed with one of VIDEO_ERRORS."""
+    if isinstance(e, (SourceError, WeightsError, ValueError)):
+        return str(e)                            # these name the video already
+    if isinstance(e, ExportError):               # its output: a full disk, a failed rename
+        return f"{label}: {e}"
+    return f"{label}: {getattr(e, 'strerror', None) or e}"   # reading the video itself failed
+
+
+def _process_on_ray(args, cfg, videos, names, refiners) -> int:
+    if any(not isinstance(v, Path) for v in videos):
+        print("error: --ray processes video files and folders; a camera or a stream is recorded "
+              "by the command without --ray", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if args.ray not in ("local", "auto") and not re.fullmatch(r"(ray://)?[\w.-]+:\d+", args.ray):
+        print(f"error: --ray {args.ray}: an address is auto, ray://HOST:PORT or HOST:PORT "
+              "(no address: a local Ray)", file=sys.stderr)
+        return 2
+    try:
+        from . import cluster
+        written, failed = cluster.process_videos(
+            videos, names, args.out, cfg, refiners, address=None if args.ray == "local" else args.ray,
+            workers=args.workers, progress=not args.quiet)
+    except cluster.ClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        return interrupted(e, "the running videos were cancelled; no partial CSV is left "
+                              "(finished ones are kept)")
+    return _report(args, videos, [s.csv for s in written], [v for v, _ in failed])
+
+
+def _report(args, videos, written, failed) -> int:
     if len(videos) > 1 and written:
         print(f"written to {args.out}: {', '.join(str(p.relative_to(args.out)) for p in written)} "
               f"(each with its .json)")

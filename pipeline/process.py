@@ -283,11 +283,13 @@ def output_names(videos: list[Path]) -> list[str]:
 def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                   refiners: tuple[Refiner, Refiner | None] | None = None,
                   progress: bool = True, estimator: Estimator | None = None,
-                  name: str | None = None, timeout_s: float = STREAM_TIMEOUT_S) -> VideoSummary:
+                  name: str | None = None, timeout_s: float = STREAM_TIMEOUT_S,
+                  report: Callable[[int, int | None], None] | None = None) -> VideoSummary:
     """Refined pose of every frame of a video (or camera / stream until Ctrl-C) ->
     `<out_dir>/<name>.csv` + `.json` sidecar (`name`: the video's stem by default). `estimator`:
     an open one to use (and leave open), e.g. one already warmed up; by default one is made for
-    cfg and closed here. A clip shorter than one refiner window gets its poses from one padded
+    cfg and closed here. `report(frames done, header frame count)` is called after every frame
+    (progress for a caller without a terminal, e.g. a cluster worker). A clip shorter than one refiner window gets its poses from one padded
     window (recorded in the sidecar's `short_clip`).
 
     Raises SourceError / ExportError / WeightsError with a message for the user; in every error
@@ -335,6 +337,8 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                     refined += [p.image for p in poses]
                 if frame is not None:
                     bar.update(1)
+                    if report is not None:
+                        report(pipe.stats.frames, source.frame_count)
             bar.close()
             if ended:
                 print(f"note: {ended}; the poses of the frames read are kept", file=sys.stderr)
