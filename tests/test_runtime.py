@@ -130,3 +130,13 @@ def test_refiner_threads_reach_onnx_runtime():
                                                 world_weights=WEIGHTS_DIR / "world_k10_q3.pt"))
     assert image._session.get_session_options().intra_op_num_threads == 1
     assert world._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_refiner_on_onnx_runtime_pickles_as_it_runs(mocap_track):
+    """Ray ships the refiners to its workers by pickling: the session is rebuilt there, same output."""
+    import pickle
+    r = Refiner.load(WEIGHTS_DIR / "world_k10_q3.json", threads=1)
+    copy = pickle.loads(pickle.dumps(r))
+    assert copy.runtime == "onnx" and copy._session.get_session_options().intra_op_num_threads == 1
+    kf = real_windows(r, mocap_track, 4)
+    np.testing.assert_array_equal(copy.refine_windows(kf), r.refine_windows(kf))

@@ -191,8 +191,9 @@ def onnx_problem(path: Path, card: ModelCard) -> str | None:
     return None
 
 
-def _onnx_session(path: Path, threads: int):
-    """An ONNX Runtime session on the CPU with `threads` intra-op threads, no inter-op pool."""
+def _onnx_session(path: Path | bytes, threads: int):
+    """An ONNX Runtime session on the CPU with `threads` intra-op threads, no inter-op pool
+    (`path`: the weights' path, or the .onnx file's bytes)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -201,8 +202,8 @@ def _onnx_session(path: Path, threads: int):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path.with_suffix(".onnx")), opts,
-                                providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path.with_suffix(".onnx"))
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 class Refiner:
@@ -227,6 +228,20 @@ class Refiner:
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
         interp = interpolation_matrix(cfg.k, cfg.q)                       # (K*Q+1, Q+1)
         self._interp = np.concatenate([interp, np.repeat(interp[-1:], cfg.horizon, 0)])  # (T, Q+1)
+
+    def __getstate__(self) -> dict:
+        """Picklable (e.g. shipped to Ray workers): an ONNX Runtime session travels as its model
+        bytes and is rebuilt, with the same threads, on the other side."""
+        state = self.__dict__.copy()
+        if self._session is not None:
+            opts = self._session.get_session_options()
+            state["_session"] = (self._path.with_suffix(".onnx").read_bytes(), opts.intra_op_num_threads)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state.get("_session"), tuple):
+            state["_session"] = _onnx_session(*state["_session"])
+        self.__dict__.update(state)
 
     @classmethod
     def linear(cls, space: str, k: int, q: int = 1, note: str = "") -> "Refiner":
