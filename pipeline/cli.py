@@ -25,7 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--every", type=int, default=10, metavar="K", help="keyframe interval K (default 10)")
     ap.add_argument("--q", type=int, help="keyframe intervals per refiner window (default: the live model)")
     ap.add_argument("--stride", type=int, help="a refiner window every STRIDE keyframes (default Q)")
-    ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe"])
+    ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe", "mmpose"],
+                    help="pose estimator on keyframes (default mediapipe; mmpose needs the optional "
+                         "requirements-mmpose*.txt, --pose-config and --pose-checkpoint)")
+    ap.add_argument("--pose-config", metavar="CFG",
+                    help="mmpose: a top-down config file, or an mmpose model name or alias "
+                         "(e.g. rtmpose-l; its config ships with mmpose)")
+    ap.add_argument("--pose-checkpoint", type=Path, metavar="CKPT",
+                    help="mmpose: the config's checkpoint (.pth), downloaded beforehand")
     ap.add_argument("--mode", default="static", choices=["static", "tracking"],
                     help="MediaPipe mode on keyframes (default static; docs/estimator_mode.md)")
     ap.add_argument("--weights", type=Path, help="image-space refiner weights (.pt or .json)")
@@ -72,8 +79,26 @@ def interrupted(e: KeyboardInterrupt, what: str) -> int:
     return status
 
 
+def _heavy_estimator(cfg: PipelineConfig):
+    """mmpose's model, loaded once for all the videos (its config and checkpoint checked before
+    any video starts: a missing or unfit file is one message and exit status 2). None for
+    MediaPipe, which each video opens itself."""
+    if cfg.estimator != "mmpose":
+        return None
+    from .estimators import make_estimator
+    return make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
+
+
+def _close(estimator) -> None:
+    if estimator is not None:
+        estimator.close()
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.estimator != "mmpose" and (args.pose_config or args.pose_checkpoint):
+        parser.error("--pose-config and --pose-checkpoint are for --estimator mmpose")
     with sigterm_as_interrupt():
         try:
             return _process(args)
@@ -83,10 +108,11 @@ def main(argv: list[str]) -> int:
 
 def _process(args: argparse.Namespace) -> int:
     cfg = PipelineConfig(k=args.every, q=args.q, stride=args.stride, estimator=args.estimator,
-                         keyframe_mode=args.mode, weights=args.weights,
+                         keyframe_mode=args.mode, pose_config=args.pose_config,
+                         pose_checkpoint=args.pose_checkpoint, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
                          pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
-    from .process import output_names, process_video   # after argument errors: keeps --help fast
+    from .process import output_names   # after argument errors: keeps --help fast
 
     try:
         spec = parse_source(args.input)
@@ -102,15 +128,25 @@ def _process(args: argparse.Namespace) -> int:
             videos, names = [spec], [None]
         check_writable(args.out)
         refiners = load_refiners(cfg)
+        estimator = _heavy_estimator(cfg)
     except (SourceError, ExportError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    try:
+        return _process_all(args, cfg, videos, names, refiners, estimator)
+    finally:
+        _close(estimator)
+
+
+def _process_all(args, cfg, videos, names, refiners, estimator) -> int:
+    from .process import process_video
     failed, written = [], []
     for video, name in zip(videos, names):
         label = Path(str(video)).name
         try:
-            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet, name=name)
+            summary = process_video(video, args.out, cfg, refiners, progress=not args.quiet, name=name,
+                                    estimator=estimator)
         except (SourceError, WeightsError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)             # these name the video already
             failed.append(video)

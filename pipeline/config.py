@@ -15,6 +15,8 @@ class PipelineConfig:
     stride: int | None = None        # a window every `stride` keyframes; None: Q (windows share ends)
     estimator: str = "mediapipe"
     keyframe_mode: str = "static"    # MediaPipe mode on keyframes (docs/estimator_mode.md)
+    pose_config: str | None = None   # mmpose: a config file, or an mmpose model name / alias
+    pose_checkpoint: Path | None = None   # mmpose: the config's weights (brought by the user)
     weights: Path | None = None      # image-space refiner; None: the shipped weights for K, Q
     world_weights: Path | None = None
     world: bool = True               # also refine the world (3D) landmarks
@@ -22,6 +24,12 @@ class PipelineConfig:
     pin_world: bool = False          # ... and world pose (costs 3D accuracy: docs/refiner.md)
     dense: bool = False              # also run the estimator on every frame (baseline)
     device: str = "cpu"
+
+    def estimator_options(self) -> dict:
+        """Keyword arguments of `make_estimator` / `estimator_flops` beyond name and mode."""
+        if self.estimator != "mmpose":
+            return {}
+        return {"pose_config": self.pose_config, "pose_checkpoint": self.pose_checkpoint}
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

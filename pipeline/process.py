@@ -20,7 +20,7 @@ from .io.export import CsvWriter, check_writable
 from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner.runtime import Refiner
-from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
+from .skeleton import BODY12, MEDIAPIPE33, Skeleton, torso_length
 from .io.sources import Frame, SourceError, ThreadedReader, VideoSource
 from .streaming import FramePose, StreamingRefiner
 
@@ -200,10 +200,11 @@ def run_dense(path: Path, estimator: Estimator, progress=None) -> tuple[np.ndarr
     return np.array(poses, np.float32), time.perf_counter() - start, np.array(calls)
 
 
-def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
-    """Refined vs dense image poses (N, 33, 2) on frames where both exist: body-joint error per
-    torso length and PCK@0.1/0.05 of the dense pose's box."""
-    r, d = refined[:, BODY12_FROM_MP33], dense[:, BODY12_FROM_MP33]
+def agreement(refined: np.ndarray, dense: np.ndarray, skeleton: Skeleton = MEDIAPIPE33) -> dict:
+    """Refined vs dense image poses (N, J, 2) of `skeleton` on frames where both exist:
+    body-joint error per torso length and PCK@0.1/0.05 of the dense pose's box."""
+    body = [skeleton.index(n) for n in BODY12.joints]
+    r, d = refined[:, body], dense[:, body]
     ok = np.isfinite(r).all(axis=(1, 2)) & np.isfinite(d).all(axis=(1, 2))
     if not ok.any():
         return {"frames_compared": 0, "error_torso": float("nan"), "pck01": float("nan"),
@@ -301,7 +302,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
     stopped = {"flag": False}
     try:
         if own:
-            est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+            est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
         pipe = KeyframePipeline(cfg, image, world, est, batch=1 if source.live else FILE_BATCH)
         csv_path = out_dir / f"{name or output_stem(source)}.csv"
         refined = []
@@ -361,7 +362,7 @@ def _dense_baseline(source: VideoSource, cfg: PipelineConfig, stats: RunStats, r
     """The estimator on every frame of a file: its speed, and how far `refined` (N, J, 2) is."""
     from tqdm import tqdm
 
-    est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+    est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
     bar = tqdm(total=stats.frames, desc=f"{source.name} (dense)", unit="frame", disable=not progress,
                dynamic_ncols=True)
     try:
@@ -370,4 +371,5 @@ def _dense_baseline(source: VideoSource, cfg: PipelineConfig, stats: RunStats, r
         bar.close()
         est.close()
     return {"fps": len(poses) / seconds, "seconds": seconds, "speedup": seconds / stats.wall_s,
-            "estimator_speedup": calls.sum() / max(stats.estimator_s, 1e-9), **agreement(refined, poses)}
+            "estimator_speedup": calls.sum() / max(stats.estimator_s, 1e-9),
+            **agreement(refined, poses, est.skeleton)}
