@@ -31,6 +31,13 @@ class PipelineConfig:
             return {}
         return {"pose_config": self.pose_config, "pose_checkpoint": self.pose_checkpoint}
 
+    def estimator_label(self) -> str:
+        """The estimator as the readout and the sidecar name it: `mediapipe (static)`,
+        `mmpose (rtmpose-l_8xb256-420e_coco-256x192)`."""
+        if self.estimator == "mmpose":
+            return f"mmpose ({Path(str(self.pose_config or '?')).stem})"
+        return f"{self.estimator} ({self.keyframe_mode})"
+
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 

@@ -33,17 +33,29 @@ def make_estimator(name: str, static: bool = True, pose_config: str | Path | Non
     `pose_checkpoint`; ValueError with the reason where one is missing or does not fit."""
     _check(name)
     if name == "mmpose":
-        if pose_config is None or str(pose_config) == "":
-            raise ValueError("the mmpose estimator needs a config (--pose-config): a config file "
-                             "or an mmpose model name or alias")
+        check_estimator(name, pose_config, pose_checkpoint)
         return MMPosePose(_mmpose.resolve_config(pose_config), _mmpose.check_checkpoint(pose_checkpoint),
                           static=static)
     return ESTIMATORS[name](static=static)
 
 
-def estimator_flops(name: str, static: bool = True, pose_config: str | Path | None = None) -> float:
+def check_estimator(name: str, pose_config: str | Path | None = None,
+                    pose_checkpoint: str | Path | None = None) -> None:
+    """That the estimator can be made (installed; mmpose: its config and checkpoint exist),
+    without loading it; ValueError with the reason otherwise."""
+    _check(name)
+    if name == "mmpose":
+        if pose_config is None or str(pose_config) == "":
+            raise ValueError("the mmpose estimator needs a config: a config file or an mmpose "
+                             "model name or alias")
+        _mmpose.resolve_config(pose_config)
+        _mmpose.check_checkpoint(pose_checkpoint)
+
+
+def estimator_flops(name: str, static: bool = True, pose_config: str | Path | None = None,
+                    pose_checkpoint: str | Path | None = None) -> float:
     """FLOPs of one call of an estimator, known without its weights (mmpose: its config's model,
-    built with random weights and counted once per config)."""
+    built with random weights and counted once per config; `pose_checkpoint` is not needed)."""
     _check(name)
     if name == "mmpose":
         return MMPosePose.flops(static, pose_config)
@@ -51,4 +63,4 @@ def estimator_flops(name: str, static: bool = True, pose_config: str | Path | No
 
 
 __all__ = ["ESTIMATORS", "Estimator", "MMPosePose", "MediaPipePose", "PoseEstimate",
-           "available_estimators", "estimator_flops", "filter_library_chatter", "make_estimator"]
+           "available_estimators", "check_estimator", "estimator_flops", "filter_library_chatter", "make_estimator"]

@@ -53,7 +53,8 @@ def install() -> None:
     """Stub `mmcv.ops` (where mmcv's compiled extension is missing) and mmpose's SimCC
     visualiser (where torchvision is missing). Idempotent."""
     if "mmcv.ops" not in sys.modules and find_spec("mmcv") is not None and find_spec("mmcv._ext") is None:
-        sys.modules["mmcv.ops"] = _stub_module(
+        import mmcv
+        mmcv.ops = sys.modules["mmcv.ops"] = _stub_module(
             "mmcv.ops", "mmcv-lite has no compiled operators (install the full mmcv for models "
                         "that need deformable convolutions or attention)")
     if "mmpose.visualization.simcc_vis" not in sys.modules and find_spec("torchvision") is None:
