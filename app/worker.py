@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread
 
 from pipeline.config import PipelineConfig, load_refiners
-from pipeline.estimators import PoseEstimate, check_estimator, estimator_flops, make_estimator
+from pipeline.estimators import ESTIMATORS, PoseEstimate, check_estimator, estimator_flops, make_estimator
 from pipeline.flops import FlopsReadout
 from pipeline.process import KeyframePipeline, RunStats, pipeline_flops
 from pipeline.refiner.runtime import Refiner, load_card
@@ -200,6 +200,8 @@ class PipelineWorker(QThread):
                                        **cfg.estimator_options())
         except (ValueError, OSError, ImportError):
             return None
+        if not ESTIMATORS[cfg.estimator].has_world:       # a 2D estimator: no world refiner runs
+            refiners = (refiners[0], None)
         return pipeline_flops(refiners, cfg.stride, per_call)
 
     def _publish_playlist(self) -> None:
@@ -251,7 +253,7 @@ class PipelineWorker(QThread):
             self._current = None
         ended = error or ("stopped" if self._interrupt else "complete")
         stats = pipe.stats
-        self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, refiners, ended),
+        self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, (pipe.image, pipe.world), ended),
                                        Snapshot.of(stats, self._typical_latency(), self._max_latency),
                                        error, self._interrupt))
 

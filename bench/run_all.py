@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402
 import memory  # noqa: E402
+import mmpose_speed  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
 import train_time  # noqa: E402
@@ -81,6 +82,13 @@ def plot_accuracy(res: dict, png: Path) -> None:
     plt.close(fig)
 
 
+def mmpose_section(results: dict) -> str:
+    if "mmpose" not in results:
+        return "Not measured: mmpose is not installed (requirements-mmpose*.txt; `make bench` installs it)."
+    doc = mmpose_speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()
+    return f"{doc}\n\n{mmpose_speed.markdown(results['mmpose'])}"
+
+
 def main() -> int:
     t0 = time.perf_counter()
     py = sys.executable
@@ -93,6 +101,9 @@ def main() -> int:
     print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
                "memory": memory.run(), "training": train_time.run()}
+    from pipeline.estimators.mmpose import available as mmpose_available
+    if mmpose_available():                      # the optional install (make bench installs it)
+        results["mmpose"] = mmpose_speed.run()
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -110,6 +121,10 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 ![ms per frame](speed.png)
 
 {speed.markdown(results['speed'])}
+
+## mmpose: a heavy estimator on keyframes
+
+{mmpose_section(results)}
 
 ## Refiner cost
 

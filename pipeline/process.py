@@ -77,6 +77,8 @@ class KeyframePipeline:
                  estimator: Estimator, batch: int = 1):
         """`batch` windows are refined per call: 1 where poses are shown as they come (the
         GUI), more for headless files (throughput; poses then come out in bursts)."""
+        if not estimator.has_world:
+            world = None         # nothing to refine (a 2D estimator): neither run nor counted
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
         self.k, self.q = image.k, image.q
         self.stride = cfg.stride or image.stride
@@ -345,7 +347,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                                    pipe.flops, pipe.latency_frames(), dense)
             writer.commit(run_metadata(
                 str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
-                source.fps, source.size, cfg, pipe.stride, (image, world), pipe.stats, pipe.flops,
+                source.fps, source.size, cfg, pipe.stride, (pipe.image, pipe.world), pipe.stats, pipe.flops,
                 pipe.latency_frames(), writer.skeleton, dense, source.rotation))
         return summary
     finally:
