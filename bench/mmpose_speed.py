@@ -5,7 +5,7 @@
 The models: RTMPose-t, RTMPose-l and HRNet-w32 (top-down, COCO, 256x192), built from the
 configs inside the mmpose wheel with random weights (no checkpoint can be downloaded here; the
 time of a forward pass does not depend on the weights' values). Each call is MediaPipe's person
-detector (the box) and the model. On one real clip (the first 60 frames of
+detector (the box) and the model. On one real clip (the first 40 frames of
 `pose2sim_single/cam01.mp4`, 1080x1920, one person; short, since the CPU here is shared), torch
 on one thread:
 (a) dense: the estimator on every frame (`run_dense`: decoding, detector, model);
@@ -30,7 +30,7 @@ from pipeline.process import process_video, run_dense  # noqa: E402
 from pipeline.io.sources import VideoSource  # noqa: E402
 
 SOURCE = VIDEO_DIR / "pose2sim_single" / "cam01.mp4"
-FRAMES = 60
+FRAMES = 40
 KS = (5, 10, 20)
 MODELS = {"RTMPose-t": "rtmpose-t_8xb256-420e_coco-256x192",
           "RTMPose-l": "rtmpose-l_8xb256-420e_coco-256x192",

@@ -19,9 +19,23 @@ from pipeline.io.export import columns  # noqa: E402
 from pipeline.paths import VIDEO_DIR  # noqa: E402
 from pipeline.skeleton import BODY12, COCO17  # noqa: E402
 
-VIDEO = VIDEO_DIR / "pose2sim_single" / "cam01.mp4"       # one man, 100 frames, 1080x1920
-N = 100
+N = 40
 RTMPOSE_T = "rtmpose-t_8xb256-420e_coco-256x192"          # a config name from mmpose's model index
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A real short clip: the first 40 frames of pose2sim_single/cam01.mp4 (one man walking),
+    at half size (540x960)."""
+    import cv2
+    cap = cv2.VideoCapture(str(VIDEO_DIR / "pose2sim_single" / "cam01.mp4"))
+    path = tmp_path_factory.mktemp("clip") / "cam01.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 60, (540, 960))
+    for _ in range(N):
+        writer.write(cv2.resize(cap.read()[1], (540, 960), interpolation=cv2.INTER_AREA))
+    writer.release()
+    cap.release()
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +67,10 @@ def test_shims_build_rtmpose_from_mmposes_own_cspnext_and_configs_resolve_by_nam
         mmcv.ops.DeformConv2d(1, 1, 3)
 
 
-def test_headless_mmpose_loads_the_checkpoint_and_writes_a_coco_row_for_every_frame(rtmpose_t, tmp_path, capsys):
+def test_headless_mmpose_loads_the_checkpoint_and_writes_a_coco_row_for_every_frame(rtmpose_t, clip, tmp_path, capsys):
     config, ckpt, flops = rtmpose_t
     out = tmp_path / "out"
-    rc = process_main([str(VIDEO), "--out", str(out), "--estimator", "mmpose", "--pose-config", str(config),
+    rc = process_main([str(clip), "--out", str(out), "--estimator", "mmpose", "--pose-config", str(config),
                        "--pose-checkpoint", str(ckpt), "--quiet"])
     text = capsys.readouterr()
     assert rc == 0, text.err
@@ -79,10 +93,10 @@ def test_headless_mmpose_loads_the_checkpoint_and_writes_a_coco_row_for_every_fr
     assert f"estimator {per_call / 1e9:.4f} GFLOPs per keyframe" in text.out
 
 
-def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpose_t, tmp_path, capsys):
+def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpose_t, clip, tmp_path, capsys):
     config, ckpt, _ = rtmpose_t
     out = tmp_path / "out"
-    base = [str(VIDEO), "--out", str(out), "--estimator", "mmpose", "--quiet"]
+    base = [str(clip), "--out", str(out), "--estimator", "mmpose", "--quiet"]
     cases = [
         (["--pose-config", str(tmp_path / "nope.py"), "--pose-checkpoint", str(ckpt)], "nope.py: no such file"),
         (["--pose-config", "no-such-model", "--pose-checkpoint", str(ckpt)],
@@ -103,7 +117,7 @@ def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpo
     assert not out.exists() or not list(out.iterdir())
 
 
-def test_app_worker_runs_mmpose_on_a_video_readout_shows_its_flops_and_settings_are_kept(rtmpose_t, qtbot, tmp_path):
+def test_app_worker_runs_mmpose_on_a_video_readout_shows_its_flops_and_settings_are_kept(rtmpose_t, clip, qtbot, tmp_path):
     from app.controls import find_data
     from app.readout import flops_text
     from test_app import Recorder, make_window, wait_ended
@@ -119,8 +133,8 @@ def test_app_worker_runs_mmpose_on_a_video_readout_shows_its_flops_and_settings_
         window.controls.use_pose_model(config, ckpt)
         qtbot.waitUntil(lambda: window.session.cfg.estimator == "mmpose", timeout=60_000)
         assert window.controls.model_button.isVisible() and RTMPOSE_T in window.controls.model_button.text()
-        window.open_files([VIDEO])
-        result = wait_ended(qtbot, rec, timeout=120_000)
+        window.open_files([clip])
+        result = wait_ended(qtbot, rec, timeout=600_000)
 
         assert result.error is None and len(result.track) == N
         assert [f.pose.index for f in rec.frames] == list(range(N))
