@@ -125,12 +125,13 @@ def run_model(config: str, folder: Path, video: Path) -> dict:
     return out
 
 
-def run() -> dict:
+def run(models: list[str] | None = None) -> dict:
+    """{model: measurements} for `models` (names of MODELS; all by default)."""
     import torch
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         video = short_clip(Path(folder))
-        return {name: run_model(config, Path(folder), video) for name, config in MODELS.items()}
+        return {name: run_model(MODELS[name], Path(folder), video) for name in (models or MODELS)}
 
 
 def markdown(res: dict) -> str:
@@ -157,5 +158,13 @@ def markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
-    result = run()
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description="mmpose dense vs keyframe speed")
+    ap.add_argument("--model", action="append", choices=list(MODELS), help="only these (repeatable)")
+    ap.add_argument("--json", type=Path, help="also write the measurements here")
+    args = ap.parse_args()
+    result = run(args.model)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
     print(markdown(result))

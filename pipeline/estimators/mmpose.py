@@ -4,12 +4,13 @@ The user brings a config (a path, or the name or alias of a model in mmpose's mo
 `rtmpose-l`, whose config ships inside the mmpose wheel) and its checkpoint (no download is made).
 
 Person box per keyframe: MediaPipe's pose detector (`person_box.PersonDetector`), run on every
-keyframe. Not the previous pose's box: keyframes are K frames apart (a third of a second at K=10,
-K=10 at 30 fps), long enough for a walking person to leave last keyframe's box; and a box taken
+keyframe. Not the previous pose's box: keyframes are K frames apart (a third of a second at K=10
+and 30 fps), long enough for a walking person to leave last keyframe's box; and a box taken
 from the model's own last pose feeds any mistake back into the next crop, with nothing to
 recover from it (or to find the person again after a miss). The detector runs offline (its model
-ships in the mediapipe wheel) and costs 0.3 GFLOPs, a tenth of RTMPose-t's and a fiftieth of
-RTMPose-l's; its FLOPs are included in the estimator's. One person, as with MediaPipe: the one
+ships in the mediapipe wheel) and costs 0.86 GFLOPs a call: about as much as RTMPose-t
+(0.71), a tenth or less of the heavy models this backend is for (RTMPose-l, HRNet-w32); its
+FLOPs are included in the estimator's. One person, as with MediaPipe: the one
 the detector is surest of.
 
 Joints: the model's first 17 keypoints, which must be COCO's (COCO, AIC-COCO, body8, Halpe-26
