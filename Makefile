@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+MMPOSE_STAMP := $(VENV)/.installed-mmpose
 
 .PHONY: run system-libs test bench evaluate train clean-venv
 
@@ -18,6 +19,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(PY) -m pip install --quiet -r requirements-ray.txt
 	touch $(RAY_STAMP)
+
+# The optional mmpose estimator: tested and benchmarked on every change, left out of `make run`.
+$(MMPOSE_STAMP): $(STAMP) requirements-mmpose.txt requirements-mmpose-nodeps.txt
+	$(PY) -m pip install --quiet -r requirements-mmpose.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-mmpose-nodeps.txt
+	touch $(MMPOSE_STAMP)
 
 # The window needs system libraries on Linux that pip cannot install (Qt's xcb platform):
 # where some are missing, they are installed with apt-get, saying so.
@@ -39,13 +46,13 @@ system-libs: $(STAMP)
 		fi; \
 	fi
 
-test: $(STAMP) $(RAY_STAMP)
+test: $(STAMP) $(RAY_STAMP) $(MMPOSE_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
 evaluate: $(STAMP)
 	$(PY) -m pipeline.evaluate --all --update-cards --doc docs/refiner.md
 
-bench: $(STAMP) $(RAY_STAMP)
+bench: $(STAMP) $(RAY_STAMP) $(MMPOSE_STAMP)
 	$(PY) bench/run_all.py
 
 clean-venv:

@@ -1,6 +1,7 @@
 """The pipeline's settings as toolbar widgets: K and Q (only combinations that have weights), the
-estimator and its mode, the refiner weights. They emit the config the user asks for and show the
-one the worker applied."""
+estimator and its mode (mmpose where it is installed, with pickers for its config and
+checkpoint), the refiner weights. They emit the config the user asks for and show the one the
+worker applied."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
 from pipeline.config import PipelineConfig
-from pipeline.estimators import ESTIMATORS
+from pipeline.estimators import available_estimators
 from pipeline.paths import WEIGHTS_DIR
 from pipeline.refiner.runtime import WeightsError, is_accepted, load_card
 
@@ -37,6 +38,12 @@ def shipped_weights(folder: Path = WEIGHTS_DIR) -> dict[tuple[int, int | None], 
     return out
 
 
+def find_data(box: QComboBox, value: object) -> int:
+    """The index of the item whose data equals `value`, or -1. (QComboBox.findData compares
+    Python objects such as tuples by identity, so an equal tuple made elsewhere is not found.)"""
+    return next((i for i in range(box.count()) if box.itemData(i) == value), -1)
+
+
 class PipelineControls(QWidget):
     changed = Signal(object)        # PipelineConfig the user asks for
 
@@ -48,10 +55,23 @@ class PipelineControls(QWidget):
         self.k_box, self.q_box, self.estimator_box = QComboBox(), QComboBox(), QComboBox()
         self.k_box.setToolTip("K: the estimator runs on one frame in K (only K with weights are offered)")
         self.q_box.setToolTip("Q: keyframe intervals per refiner window (more: smoother, more latency)")
-        for name in ESTIMATORS:
+        self._pose: tuple[str | None, Path | None] = (None, None)      # mmpose config, checkpoint
+        for name in available_estimators():
+            if name == "mmpose":          # top-down: a person box on each keyframe, no modes
+                self.estimator_box.addItem("mmpose (top-down)", (name, "static"))
+                continue
             for mode in MODES:
                 self.estimator_box.addItem(f"{name} · {mode}", (name, mode))
         self.estimator_box.setToolTip("Pose estimator run on keyframes, and its mode (docs/estimator_mode.md)")
+        self.model_button = QToolButton()
+        self.model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        model_menu = QMenu(self.model_button)
+        self.config_action = QAction("Choose mmpose config…", self)
+        self.config_action.triggered.connect(self.choose_pose_config)
+        self.checkpoint_action = QAction("Choose mmpose checkpoint…", self)
+        self.checkpoint_action.triggered.connect(self.choose_pose_checkpoint)
+        model_menu.addActions([self.config_action, self.checkpoint_action])
+        self.model_button.setMenu(model_menu)
         self.weights_button = QToolButton()
         self.weights_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.weights_button)
@@ -67,19 +87,60 @@ class PipelineControls(QWidget):
             if label:
                 layout.addWidget(QLabel(label))
             layout.addWidget(w)
+        layout.addWidget(self.model_button)
         layout.addWidget(self.weights_button)
         self.refresh_catalogue()
         self.k_box.activated.connect(self._k_chosen)
         self.q_box.activated.connect(self._emit)
-        self.estimator_box.activated.connect(self._emit)
+        self.estimator_box.activated.connect(self._estimator_chosen)
         self._show_weights(None)
+        self._show_model()
 
     # -- what the user asks for ------------------------------------------------------------------
     def config(self) -> PipelineConfig:
         name, mode = self.estimator_box.currentData()
         image, world = self._custom
+        pose_config, pose_checkpoint = self._pose if name == "mmpose" else (None, None)
         return PipelineConfig(k=self.k_box.currentData() or 10, q=self.q_box.currentData(),
-                              estimator=name, keyframe_mode=mode, weights=image, world_weights=world)
+                              estimator=name, keyframe_mode=mode, pose_config=pose_config,
+                              pose_checkpoint=pose_checkpoint, weights=image, world_weights=world)
+
+    def use_pose_model(self, config: str | Path | None, checkpoint: str | Path | None) -> None:
+        """Ask for mmpose with this config (file, or model name / alias) and checkpoint; the
+        worker checks them."""
+        self._pose = (str(config) if config else None, Path(checkpoint) if checkpoint else None)
+        self._select(self.estimator_box, ("mmpose", "static"))
+        self._show_model()
+        self._emit()
+
+    def choose_pose_config(self) -> bool:
+        current = self._pose[0]
+        path, _ = QFileDialog.getOpenFileName(self, "mmpose config", str(Path(current).parent) if current else "",
+                                              "mmpose configs (*.py);;All files (*)")
+        if path:
+            self._pose = (path, self._pose[1])
+        return bool(path)
+
+    def choose_pose_checkpoint(self) -> bool:
+        current = self._pose[1]
+        path, _ = QFileDialog.getOpenFileName(self, "mmpose checkpoint", str(current.parent) if current else "",
+                                              "Checkpoints (*.pth *.pt *.ckpt);;All files (*)")
+        if path:
+            self._pose = (self._pose[0], Path(path))
+            self._show_model()
+            self._emit()
+        return bool(path)
+
+    def _estimator_chosen(self) -> None:
+        """mmpose without a config or checkpoint yet: ask for them first."""
+        if self.estimator_box.currentData()[0] == "mmpose":
+            if self._pose[0] is None:
+                self.choose_pose_config()
+            if self._pose[1] is None:
+                self.choose_pose_checkpoint()
+                return                                   # it emitted, if chosen
+        self._show_model()
+        self._emit()
 
     def use_weights(self, path: str | Path) -> None:
         """Ask for a weights file (a card or its .pt); the worker checks it against the card."""
@@ -123,6 +184,9 @@ class PipelineControls(QWidget):
         self._select(self.k_box, cfg.k, add=custom)
         self._fill_q(cfg.k, cfg.q, add=custom)
         self._select(self.estimator_box, (cfg.estimator, cfg.keyframe_mode))
+        if cfg.pose_config or cfg.pose_checkpoint:      # remembered while another is chosen
+            self._pose = (cfg.pose_config, cfg.pose_checkpoint)
+        self._show_model()
         for box in (self.k_box, self.q_box):
             box.setEnabled(not custom)
         self._show_weights(description)
@@ -135,12 +199,20 @@ class PipelineControls(QWidget):
 
     @staticmethod
     def _select(box: QComboBox, value: object, add: bool = False) -> None:
-        i = box.findData(value)
+        i = find_data(box, value)
         if i < 0 and add and value is not None:
             box.addItem(str(value), value)
             i = box.count() - 1
         if i >= 0:
             box.setCurrentIndex(i)
+
+    def _show_model(self) -> None:
+        """The mmpose model button: shown while mmpose is chosen, naming its config."""
+        mmpose = (self.estimator_box.currentData() or ("", ""))[0] == "mmpose"
+        self.model_button.setVisible(mmpose)
+        config, checkpoint = self._pose
+        self.model_button.setText(f"Model: {Path(config).stem}" if config else "Model: choose…")
+        self.model_button.setToolTip(f"mmpose config: {config or 'none'}\ncheckpoint: {checkpoint or 'none'}")
 
     def _show_weights(self, description: str | None) -> None:
         image, world = self._custom

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
+from pipeline.skeleton import BODY12, MEDIAPIPE33
 from pipeline.streaming import FramePose
 
 from .channel import RunInfo
@@ -127,7 +127,7 @@ class TrajectoryPlot(_TimePlot):
     """x and y (pixels) of one joint: the refined pose of every frame (dashed where it is filled
     across missed keyframes), and the estimator's raw detections on keyframes as dots."""
     joint_changed = Signal(str)
-    JOINTS = [MEDIAPIPE33.joints[i] for i in BODY12_FROM_MP33]
+    JOINTS = list(BODY12.joints)        # by name: in every estimator's skeleton
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -167,10 +167,14 @@ class TrajectoryPlot(_TimePlot):
         self._dirty = True
         self.joint_changed.emit(self.joint)
 
+    @property
+    def skeleton(self):
+        return self.info.skeleton if self.info is not None else MEDIAPIPE33
+
     def _reset(self) -> None:
-        self.refined = _Series((len(MEDIAPIPE33), 2))
+        self.refined = _Series((len(self.skeleton), 2))
         self.filled = _Series(())                   # 1 where the refined pose is filled
-        self.raw = _Series((len(MEDIAPIPE33), 2))
+        self.raw = _Series((len(self.skeleton), 2))
 
     def _add(self, pose: FramePose) -> None:
         self.refined.append(pose.time_s, pose.image)
@@ -185,7 +189,7 @@ class TrajectoryPlot(_TimePlot):
         return float(self.refined.times[-1]) if self.refined.n else 0.0
 
     def redraw(self) -> None:
-        j = MEDIAPIPE33.index(self.joint)
+        j = self.skeleton.index(self.joint)
         t, v = self.refined.times, self.refined.values[:, j]
         filled = self.filled.values > 0
         near = filled.copy()                        # the dashed part meets the solid on both sides

@@ -89,7 +89,7 @@ class ReadoutPanel(QWidget):
 
     def show_config(self, cfg: PipelineConfig, flops: FlopsReadout, weights: str) -> None:
         """Settings applied while nothing plays: what a run with them will cost."""
-        self._show_flops(flops, f"{cfg.estimator} ({cfg.keyframe_mode})", weights, cfg.q)
+        self._show_flops(flops, cfg.estimator_label(), weights, cfg.q)
 
     def _show_flops(self, f: FlopsReadout, estimator: str, weights: str, q: int | None) -> None:
         self._set("estimator", f"{flops_text(f.estimator_per_frame)}")

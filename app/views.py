@@ -17,7 +17,9 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
+from functools import lru_cache
+
+from pipeline.skeleton import BODY12, MEDIAPIPE33, Skeleton
 
 from .channel import FrameItem, RunInfo
 
@@ -28,9 +30,15 @@ FILLED = QColor("#b0bec5")
 OVERLAYS = {"refined": "Refined", "raw": "Raw keyframes", "both": "Refined + raw"}
 LOW_CONFIDENCE = 0.5          # MediaPipe visibility below which a joint is drawn faded
 FADED_ALPHA = 70
-_BODY = set(BODY12_FROM_MP33)
-_BODY_BONES = [b for b in MEDIAPIPE33.bones if b[0] in _BODY and b[1] in _BODY]
-_OTHER_BONES = [b for b in MEDIAPIPE33.bones if b not in _BODY_BONES]
+
+
+@lru_cache(maxsize=None)
+def _parts(skeleton: Skeleton) -> tuple[frozenset[int], list, list]:
+    """The refined body joints of a skeleton (the refiner's 12, by name), the bones between
+    them (drawn thick), and the other bones (face, hands, feet; drawn thin)."""
+    body = frozenset(skeleton.index(n) for n in BODY12.joints)
+    bones = [b for b in skeleton.bones if b[0] in body and b[1] in body]
+    return body, bones, [b for b in skeleton.bones if b not in bones]
 
 
 class VideoView(QWidget):
@@ -127,7 +135,8 @@ class VideoView(QWidget):
         solid, faded = QColor(colour), QColor(colour)
         solid.setAlpha(alpha)
         faded.setAlpha(min(alpha, FADED_ALPHA))
-        for bones, width in ((_OTHER_BONES, 2.0), (_BODY_BONES, 3.5)):
+        body, body_bones, other_bones = _parts(self._info.skeleton)
+        for bones, width in ((other_bones, 2.0), (body_bones, 3.5)):
             drawn = [(a, b) for a, b in bones if ok[a] and ok[b]]
             strong = [QLineF(*pts[a], *pts[b]) for a, b in drawn if sure[a] and sure[b]]
             weak = [QLineF(*pts[a], *pts[b]) for a, b in drawn if not (sure[a] and sure[b])]
@@ -139,7 +148,7 @@ class VideoView(QWidget):
                 p.setPen(q)
                 p.drawLines(strong)
         for j in np.flatnonzero(ok):
-            r = 4.0 if j in _BODY else 2.2
+            r = 4.0 if j in body else 2.2
             p.setPen(QPen(QColor(0, 0, 0, 180 if sure[j] else 60), 1.2))
             p.setBrush(solid if sure[j] else faded)
             p.drawEllipse(QPointF(*pts[j]), r if sure[j] else r * 0.7, r if sure[j] else r * 0.7)
@@ -228,6 +237,7 @@ class PoseView3D(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.pitch = 15.0
+        self.skeleton = MEDIAPIPE33
         self._world: np.ndarray | None = None
         self._keyframe = self._filled = False
         self.plot = _OrbitPlot()
@@ -270,8 +280,9 @@ class PoseView3D(QWidget):
     def set_yaw(self, degrees: int) -> None:
         self.slider.setValue(int(degrees))
 
-    def clear(self) -> None:
-        self._world = None
+    def clear(self, skeleton: Skeleton = MEDIAPIPE33) -> None:
+        """No pose; the next ones are of `skeleton` (the run's estimator's)."""
+        self._world, self.skeleton = None, skeleton
         self._redraw()
 
     def set_pose(self, world: np.ndarray | None, keyframe: bool, filled: bool = False) -> None:
@@ -313,13 +324,14 @@ class PoseView3D(QWidget):
             self._label.setText("no 3D pose")
             return
         xy = self.project(w.astype(np.float64))
-        for it, bones in ((self._other, _OTHER_BONES), (self._body, _BODY_BONES)):
+        body, body_bones, other_bones = _parts(self.skeleton)
+        for it, bones in ((self._other, other_bones), (self._body, body_bones)):
             seg = xy[np.array(bones).ravel()]
             it.setData(seg[:, 0], seg[:, 1])
         colour = FILLED if self._filled else KEYFRAME if self._keyframe else REFINED
         self._body.setPen(pg.mkPen(colour, width=3, style=Qt.PenStyle.DashLine if self._filled
                                    else Qt.PenStyle.SolidLine))
-        body = xy[list(BODY12_FROM_MP33)]
+        body = xy[sorted(body)]
         self._joints.setData(body[:, 0], body[:, 1], brush=pg.mkBrush(colour))
         self._label.setText(("filled " if self._filled else "refined ")
                             + f"world pose (m)   yaw {self.yaw}°  tilt {self.pitch:.0f}°")

@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"keyframe pose — {info.name}")
         for view in (self.video, self.trajectory, self.flops_plot, self.timeline):
             view.start(info)
-        self.view3d.clear()
+        self.view3d.clear(info.skeleton)
         self.readout.show_run(info)
 
     def _frame_shown(self, item: FrameItem) -> None:
@@ -369,6 +369,9 @@ class MainWindow(QMainWindow):
         s.setValue("pipeline/q", cfg.q)
         s.setValue("pipeline/estimator", cfg.estimator)
         s.setValue("pipeline/mode", cfg.keyframe_mode)
+        if cfg.estimator == "mmpose":                # kept while another estimator is chosen
+            s.setValue("pipeline/pose_config", cfg.pose_config or "")
+            s.setValue("pipeline/pose_checkpoint", str(cfg.pose_checkpoint or ""))
         s.setValue("pipeline/weights", str(cfg.weights or ""))
         s.setValue("pipeline/world_weights", str(cfg.world_weights or ""))
         self.show_message(f"refiner weights: {description} (K={cfg.k}, Q={cfg.q})")
@@ -416,6 +419,9 @@ class MainWindow(QMainWindow):
         cfg = PipelineConfig(k=s.value("pipeline/k", 10, type=int), q=s.value("pipeline/q", 3, type=int),
                              estimator=s.value("pipeline/estimator", "mediapipe", type=str),
                              keyframe_mode=s.value("pipeline/mode", "static", type=str),
+                             pose_config=s.value("pipeline/pose_config", "", type=str) or None,
+                             pose_checkpoint=Path(p) if (p := s.value("pipeline/pose_checkpoint", "",
+                                                                    type=str)) else None,
                              weights=weights[0], world_weights=weights[1])
         self.controls.show_config(cfg, "")
 

@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread
 
 from pipeline.config import PipelineConfig, load_refiners
-from pipeline.estimators import PoseEstimate, estimator_flops, make_estimator
+from pipeline.estimators import ESTIMATORS, PoseEstimate, check_estimator, estimator_flops, make_estimator
 from pipeline.flops import FlopsReadout
 from pipeline.process import KeyframePipeline, RunStats, pipeline_flops
 from pipeline.refiner.runtime import Refiner, load_card
@@ -182,6 +182,7 @@ class PipelineWorker(QThread):
         try:
             cfg = resolve_weights(cfg)
             refiners = load_refiners(cfg)
+            check_estimator(cfg.estimator, **cfg.estimator_options())
         except (ValueError, TypeError, OSError) as e:       # WeightsError is a ValueError
             if self._refiners is not None:                   # the controls go back to these
                 self.output.put_event(Configured(self._cfg, describe(self._refiners)))
@@ -197,9 +198,12 @@ class PipelineWorker(QThread):
     def _flops(cfg: PipelineConfig, refiners: tuple[Refiner, Refiner | None]) -> FlopsReadout | None:
         """What a run with these settings will cost (shown before it starts)."""
         try:
-            per_call = estimator_flops(cfg.estimator, static=cfg.keyframe_mode == "static")
+            per_call = estimator_flops(cfg.estimator, static=cfg.keyframe_mode == "static",
+                                       **cfg.estimator_options())
         except (ValueError, OSError, ImportError):
             return None
+        if not ESTIMATORS[cfg.estimator].has_world:       # a 2D estimator: no world refiner runs
+            refiners = (refiners[0], None)
         return pipeline_flops(refiners, cfg.stride, per_call)
 
     def _publish_playlist(self) -> None:
@@ -220,7 +224,8 @@ class PipelineWorker(QThread):
         estimator = None
         self.output.put_event(Notice(f"{source.name}: loading the pose estimator ({cfg.estimator}) …"))
         try:
-            estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+            estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static",
+                                       **cfg.estimator_options())
             pipe = KeyframePipeline(cfg, *refiners, estimator)
         except (ValueError, RuntimeError) as e:
             self.output.put_event(OpenFailed(spec, f"{source.name}: cannot start the pipeline: {e}"))
@@ -232,7 +237,7 @@ class PipelineWorker(QThread):
         info = RunInfo(source.name, spec, source.live, source.fps, source.size, source.frame_count,
                        pipe.k, pipe.q, pipe.stride, pipe.flops, pipe.latency_frames(),
                        estimator.skeleton, estimator.has_world,
-                       f"{cfg.estimator} ({cfg.keyframe_mode})", describe(refiners),
+                       cfg.estimator_label(), describe(refiners),
                        rotation=source.rotation)
         track = PoseTrack(len(info.skeleton), info.world)
         self._set_browse(None if info.live else (info, track))
@@ -251,7 +256,7 @@ class PipelineWorker(QThread):
             self._current = None
         ended = error or ("stopped" if self._interrupt else "complete")
         stats = pipe.stats
-        self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, refiners, ended),
+        self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, (pipe.image, pipe.world), ended),
                                        Snapshot.of(stats, self._typical_latency(), self._max_latency),
                                        error, self._interrupt))
 

@@ -19,6 +19,7 @@ import accuracy  # noqa: E402
 import app_speed  # noqa: E402
 import cluster  # noqa: E402
 import memory  # noqa: E402
+import mmpose_speed  # noqa: E402
 import refiner_cost  # noqa: E402
 import speed  # noqa: E402
 import startup  # noqa: E402
@@ -84,6 +85,13 @@ def plot_accuracy(res: dict, png: Path) -> None:
     plt.close(fig)
 
 
+def mmpose_section(results: dict) -> str:
+    if "mmpose" not in results:
+        return "Not measured: mmpose is not installed (requirements-mmpose*.txt; `make bench` installs it)."
+    doc = mmpose_speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()
+    return f"{doc}\n\n{mmpose_speed.markdown(results['mmpose'])}"
+
+
 def main() -> int:
     t0 = time.perf_counter()
     py = sys.executable
@@ -97,6 +105,9 @@ def main() -> int:
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
                "memory": memory.run(), "training": train_time.run(), "startup": startup.run(),
                "app_speed": app_speed.run(), "cluster": cluster.run()}
+    from pipeline.estimators.mmpose import available as mmpose_available
+    if mmpose_available():                      # the optional install (make bench installs it)
+        results["mmpose"] = mmpose_speed.run()
     plot_speed(results["speed"], DOCS / "speed.png")
     plot_accuracy(results["accuracy"], DOCS / "accuracy.png")
     memory.plot(results["memory"], DOCS / "memory.png")
@@ -126,6 +137,10 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 {app_speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {app_speed.markdown(results['app_speed'])}
+
+## mmpose: a heavy estimator on keyframes
+
+{mmpose_section(results)}
 
 ## Refiner cost
 

@@ -53,7 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=positive(float), default=STREAM_TIMEOUT_S, metavar="SECONDS",
                     help=f"cameras and streams: give up when nothing arrives for this long, "
                          f"opening or reading (default {STREAM_TIMEOUT_S:g})")
-    ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe"])
+    ap.add_argument("--estimator", default="mediapipe", choices=["mediapipe", "mmpose"],
+                    help="pose estimator on keyframes (default mediapipe; mmpose needs the optional "
+                         "requirements-mmpose*.txt, --pose-config and --pose-checkpoint)")
+    ap.add_argument("--pose-config", metavar="CFG",
+                    help="mmpose: a top-down config file, or an mmpose model name or alias "
+                         "(e.g. rtmpose-l; its config ships with mmpose)")
+    ap.add_argument("--pose-checkpoint", type=Path, metavar="CKPT",
+                    help="mmpose: the config's checkpoint (.pth), downloaded beforehand")
     ap.add_argument("--mode", default="static", choices=["static", "tracking"],
                     help="MediaPipe mode on keyframes (default static; docs/estimator_mode.md)")
     ap.add_argument("--weights", type=Path, help="image-space refiner weights (.pt or .json)")
@@ -108,11 +115,28 @@ def interrupted(e: KeyboardInterrupt, what: str) -> int:
     return status
 
 
+def _heavy_estimator(cfg: PipelineConfig):
+    """mmpose's model, loaded once for all the videos (its config and checkpoint checked before
+    any video starts: a missing or unfit file is one message and exit status 2). None for
+    MediaPipe, which each video opens itself."""
+    if cfg.estimator != "mmpose":
+        return None
+    from .estimators import make_estimator
+    return make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
+
+
+def _close(estimator) -> None:
+    if estimator is not None:
+        estimator.close()
+
+
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.workers is not None and args.ray is None:
         parser.error("--workers goes with --ray")
+    if args.estimator != "mmpose" and (args.pose_config or args.pose_checkpoint):
+        parser.error("--pose-config and --pose-checkpoint are for --estimator mmpose")
     with sigterm_as_interrupt():
         try:
             return _process(args)
@@ -122,10 +146,10 @@ def main(argv: list[str]) -> int:
 
 def _process(args: argparse.Namespace) -> int:
     cfg = PipelineConfig(k=args.every, q=args.q, stride=args.stride, estimator=args.estimator,
-                         keyframe_mode=args.mode, weights=args.weights,
+                         keyframe_mode=args.mode, pose_config=args.pose_config,
+                         pose_checkpoint=args.pose_checkpoint, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
                          pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
-    from .process import process_video   # after argument errors: keeps --help fast
 
     try:
         spec = parse_source(args.input)
@@ -144,23 +168,32 @@ def _process(args: argparse.Namespace) -> int:
         if cfg.stride is not None and cfg.stride > refiners[0].q:
             raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
                              f"per window of {refiners[0].card.name}), got {cfg.stride}")
+        estimator = _heavy_estimator(cfg)
     except (SourceError, ExportError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
     if args.ray is not None:
+        _close(estimator)
         if any(o != args.out for o in outs):
             print("error: --recursive is not supported with --ray yet: give each folder its own "
                   "run (or leave out --ray)", file=sys.stderr)
             return 2
         return _process_on_ray(args, cfg, videos, names, refiners)
+    try:
+        return _process_all(args, cfg, videos, outs, names, refiners, estimator)
+    finally:
+        _close(estimator)
 
+
+def _process_all(args, cfg, videos, outs, names, refiners, estimator) -> int:
+    from .process import process_video
     failed, written = [], []
     for video, out, name in zip(videos, outs, names):
         label = Path(str(video)).name
         try:
             summary = process_video(video, out, cfg, refiners, progress=not args.quiet, name=name,
-                                    timeout_s=args.timeout)
+                                    timeout_s=args.timeout, estimator=estimator)
         except VIDEO_ERRORS as e:
             print(f"error: {failure_message(label, e)}", file=sys.stderr)
             failed.append(video)

@@ -15,6 +15,8 @@ class PipelineConfig:
     stride: int | None = None        # a window every `stride` keyframes; None: Q (windows share ends)
     estimator: str = "mediapipe"
     keyframe_mode: str = "static"    # MediaPipe mode on keyframes (docs/estimator_mode.md)
+    pose_config: str | None = None   # mmpose: a config file, or an mmpose model name / alias
+    pose_checkpoint: Path | None = None   # mmpose: the config's weights (brought by the user)
     weights: Path | None = None      # image-space refiner; None: the shipped weights for K, Q
     world_weights: Path | None = None
     world: bool = True               # also refine the world (3D) landmarks
@@ -25,6 +27,19 @@ class PipelineConfig:
     refiner_runtime: str = "onnx"    # "onnx" (ONNX Runtime, no torch loaded) or "torch"
     refiner_threads: int = 1         # intra-op threads of the refiners: one window is too small to
                                      # share, and more threads fight the estimator (bench/app_speed.py)
+
+    def estimator_options(self) -> dict:
+        """Keyword arguments of `make_estimator` / `estimator_flops` beyond name and mode."""
+        if self.estimator != "mmpose":
+            return {}
+        return {"pose_config": self.pose_config, "pose_checkpoint": self.pose_checkpoint}
+
+    def estimator_label(self) -> str:
+        """The estimator as the readout and the sidecar name it: `mediapipe (static)`,
+        `mmpose (rtmpose-l_8xb256-420e_coco-256x192)`."""
+        if self.estimator == "mmpose":
+            return f"mmpose ({Path(str(self.pose_config or '?')).stem})"
+        return f"{self.estimator} ({self.keyframe_mode})"
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

@@ -21,7 +21,7 @@ from .io.export import CsvWriter, check_writable
 from .flops import FlopsReadout, refiner_flops_per_frame
 from .metrics import bbox_from_joints, pck
 from .refiner.runtime import Refiner
-from .skeleton import BODY12, BODY12_FROM_MP33, torso_length
+from .skeleton import BODY12, MEDIAPIPE33, Skeleton, torso_length
 from .io.sources import (STREAM_TIMEOUT_S, Frame, SourceError, ThreadedReader, VideoSource,
                          open_interruptibly)
 from .streaming import FramePose, StreamingRefiner
@@ -79,6 +79,8 @@ class KeyframePipeline:
                  estimator: Estimator, batch: int = 1):
         """`batch` windows are refined per call: 1 where poses are shown as they come (the
         GUI), more for headless files (throughput; poses then come out in bursts)."""
+        if not estimator.has_world:
+            world = None         # nothing to refine (a 2D estimator): neither run nor counted
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
         self.k, self.q = image.k, image.q
         self.stride = cfg.stride or image.stride
@@ -202,10 +204,11 @@ def run_dense(path: Path, estimator: Estimator, progress=None) -> tuple[np.ndarr
     return np.array(poses, np.float32), time.perf_counter() - start, np.array(calls)
 
 
-def agreement(refined: np.ndarray, dense: np.ndarray) -> dict:
-    """Refined vs dense image poses (N, 33, 2) on frames where both exist: body-joint error per
-    torso length and PCK@0.1/0.05 of the dense pose's box."""
-    r, d = refined[:, BODY12_FROM_MP33], dense[:, BODY12_FROM_MP33]
+def agreement(refined: np.ndarray, dense: np.ndarray, skeleton: Skeleton = MEDIAPIPE33) -> dict:
+    """Refined vs dense image poses (N, J, 2) of `skeleton` on frames where both exist:
+    body-joint error per torso length and PCK@0.1/0.05 of the dense pose's box."""
+    body = [skeleton.index(n) for n in BODY12.joints]
+    r, d = refined[:, body], dense[:, body]
     ok = np.isfinite(r).all(axis=(1, 2)) & np.isfinite(d).all(axis=(1, 2))
     if not ok.any():
         return {"frames_compared": 0, "error_torso": float("nan"), "pck01": float("nan"),
@@ -237,7 +240,8 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
         "video": video, "frames": stats.frames, "fps": fps, "size": list(size), "rotation": rotation,
         "k": image.k, "q": image.q, "stride": stride,
         "short_clip": short_clip(stats.frames, image.window),
-        "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode},
+        "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode,
+                      **{k: str(v) for k, v in cfg.estimator_options().items()}},
         "weights": {"image": weights_summary(image), "world": weights_summary(world)},
         "config": cfg.to_dict(), "keyframes": stats.keyframes, "detected": stats.detected,
         "flops_per_frame": {"estimator": flops.estimator_per_frame, "refiner": flops.refiner_per_frame,
@@ -308,7 +312,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
     stopped = {"flag": False}
     try:
         if own:
-            est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+            est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
         pipe = KeyframePipeline(cfg, image, world, est, batch=1 if source.live else FILE_BATCH)
         csv_path = out_dir / f"{name or output_stem(source)}.csv"
         refined = []
@@ -352,7 +356,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                                    pipe.flops, pipe.latency_frames(), dense)
             writer.commit(run_metadata(
                 str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
-                source.fps, source.size, cfg, pipe.stride, (image, world), pipe.stats, pipe.flops,
+                source.fps, source.size, cfg, pipe.stride, (pipe.image, pipe.world), pipe.stats, pipe.flops,
                 pipe.latency_frames(), writer.skeleton, dense, source.rotation))
         return summary
     finally:
@@ -370,7 +374,7 @@ def _dense_baseline(source: VideoSource, cfg: PipelineConfig, stats: RunStats, r
     """The estimator on every frame of a file: its speed, and how far `refined` (N, J, 2) is."""
     from tqdm import tqdm
 
-    est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static")
+    est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
     bar = tqdm(total=stats.frames, desc=f"{source.name} (dense)", unit="frame", disable=not progress,
                dynamic_ncols=True)
     try:
@@ -379,4 +383,5 @@ def _dense_baseline(source: VideoSource, cfg: PipelineConfig, stats: RunStats, r
         bar.close()
         est.close()
     return {"fps": len(poses) / seconds, "seconds": seconds, "speedup": seconds / stats.wall_s,
-            "estimator_speedup": calls.sum() / max(stats.estimator_s, 1e-9), **agreement(refined, poses)}
+            "estimator_speedup": calls.sum() / max(stats.estimator_s, 1e-9),
+            **agreement(refined, poses, est.skeleton)}
