@@ -164,7 +164,7 @@ def _process(args: argparse.Namespace) -> int:
         check_writable(args.out)
         refiners = load_refiners(cfg)
         for note in refiner_notes(refiners):
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {note}", flush=True)
         if cfg.stride is not None and cfg.stride > refiners[0].q:
             raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
                              f"per window of {refiners[0].card.name}), got {cfg.stride}")

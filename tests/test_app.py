@@ -20,7 +20,7 @@ from app.readout import flops_text
 from app.session import IDLE, PAUSED, RUNNING
 from app.views import PoseView3D
 from app.window import DEMO_VIDEO, MainWindow
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, load_refiners
 from pipeline.io.export import columns
 from pipeline.paths import VIDEO_DIR, WEIGHTS_DIR
 from pipeline.process import process_video
@@ -115,17 +115,19 @@ def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbo
 
     # the readout: real, non-zero numbers
     r = window.readout
-    for key in ("estimator", "refiner", "effective"):
+    interpolated = load_refiners(PipelineConfig(k=10))[0].is_linear   # no accepted refiner: 0 FLOPs
+    for key in ("estimator", "effective") + (() if interpolated else ("refiner",)):
         assert number(r.value(key)) > 0 and "FLOPs" in r.value(key)
     flops = result.info.flops                             # what the pipeline counted
     for key, value in (("estimator", flops.estimator_per_frame), ("refiner", flops.refiner_per_frame),
                        ("effective", flops.effective_per_frame)):
         assert r.value(key) == flops_text(value)
-    assert 1e8 < flops.estimator_per_frame and 1e5 < flops.refiner_per_frame < 1e7
+    assert 1e8 < flops.estimator_per_frame
+    assert flops.refiner_per_frame == 0 if interpolated else 1e5 < flops.refiner_per_frame < 1e7
     assert number(r.value("theoretical")) > 5
     assert number(r.value("fps")) > 1 and number(r.value("measured")) > 0.5
     assert number(r.value("estimator_ms")) > 1
-    assert re.fullmatch(r"\d+ frames · \d+ ms", r.value("latency")) and number(r.value("latency")) >= 20
+    assert re.fullmatch(r"\d+ frames · \d+ ms", r.value("latency")) and number(r.value("latency")) >= (0 if interpolated else 20)
     assert r.value("frames") == f"{n} / {n}"
 
     # the queued export: the whole CSV in the headless schema, with its sidecar and a full progress bar

@@ -177,7 +177,7 @@ def accepted_ks(space: str) -> list[int]:
 def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one(tmp_path):
     r = cli(CARPHONE, "--out", tmp_path / "out", "--every", "7", "--quiet")
     assert r.returncode == 0, r.stderr
-    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    notes = [line for line in r.stdout.splitlines() if line.startswith("note:")]
     assert len(notes) == 2 and all(len(n) < 160 for n in notes), notes      # one per space
     for note, space in zip(notes, ("image", "world")):
         ks = accepted_ks(space)
@@ -230,7 +230,8 @@ def test_a_bad_stride_is_refused_before_anything_starts(tmp_path, value, why):
 
 
 def test_a_stride_above_q_is_refused_once_with_the_range(tmp_path):
-    r = cli(CARPHONE, "--out", tmp_path / "out", "--stride", "4")        # K=10 ships with Q=3 live
+    r = cli(CARPHONE, "--out", tmp_path / "out", "--stride", "4",        # the K=10 model has Q=3
+            "--weights", str(REPO_ROOT / "weights" / "image_k10_q3.pt"))
     assert r.returncode == 2
     assert r.stderr.strip() == "error: --stride must be from 1 to Q=3 (the keyframe intervals per window " \
                                "of image_k10_q3), got 4"

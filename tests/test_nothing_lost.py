@@ -3,6 +3,7 @@ SIGTERM, variable frame rates, clips shorter than a refiner window and the sidec
 real videos (re-encoded, trimmed or re-tagged by tests/media.py)."""
 import errno
 import json
+from dataclasses import replace
 import os
 import shutil
 import signal
@@ -35,7 +36,10 @@ DEMO = VIDEO_DIR / "sports2d_demo.mp4"         # 230 frames, 1768x994
 
 @pytest.fixture(scope="module")
 def refiners():
-    return load_refiners(CFG)
+    """The trained K=10 models by name (windows of 31 frames), accepted or not."""
+    from pipeline.paths import WEIGHTS_DIR
+    return load_refiners(replace(CFG, weights=WEIGHTS_DIR / "image_k10_q3.pt",
+                                 world_weights=WEIGHTS_DIR / "world_k10_q3.pt"))
 
 
 @pytest.fixture(scope="module")
@@ -391,7 +395,7 @@ def test_a_clip_shorter_than_a_window_gets_a_pose_per_frame(tmp_path, refiners, 
     assert np.isfinite(image_xy(df)).all()                           # a pose on every frame
     side = json.loads(summary.csv.with_suffix(".json").read_text())
     assert side["frames"] == n
-    assert side["short_clip"]["frames"] == n and side["short_clip"]["window"] == 31
+    assert side["short_clip"]["frames"] == n and side["short_clip"]["window"] == refiners[0].window
     assert "padded" in side["short_clip"]["method"]
 
 

@@ -186,7 +186,7 @@ def not_a_video(path: Path) -> str | None:
         return f"no video stream (an audio file: {audio})"
     kinds = _mp4_tracks(path) if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") else \
         _mkv_tracks(head + _read_more(path, 4096, 1 << 20)) if head[:4] == b"\x1aE\xdf\xa3" else None
-    if kinds is not None and "video" not in kinds:
+    if kinds and "video" not in kinds:                  # no tracks read: a damaged file, decoded below
         return f"no video stream (its tracks: {', '.join(kinds) or 'none'})"
     return None
 
