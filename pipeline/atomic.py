@@ -87,6 +87,10 @@ def make_temp(target: Path) -> tuple[int, Path]:
                 return fd, Path(tmp)
         except FileNotFoundError:
             pass
+        except BaseException:             # Ctrl-C / SIGTERM in between: leave nothing behind
+            Path(tmp).unlink(missing_ok=True)
+            os.close(fd)
+            raise
         os.close(fd)
     raise OSError(errno.EAGAIN, f"no temporary file for {target.name} could be locked")
 

@@ -85,12 +85,12 @@ def test_ray_writes_what_the_sequential_command_writes(local_ray, folder, tmp_pa
 
 
 def test_a_worker_killed_mid_video_is_retried(local_ray, refiners, tmp_path):
-    """Two copies of a 200-frame clip, one worker each; the worker of the first is killed
+    """Two copies of an 800-frame clip, one worker each; the worker of the first is killed
     (SIGKILL) once it has done some frames. Its video is done again by a new worker: one
     complete CSV, no duplicated frame, identical to the copy that was never interrupted."""
     videos = tmp_path / "in"
     videos.mkdir()
-    frames = read_frames(VIDEO_DIR / "sports2d_demo.mp4", 200)
+    frames = read_frames(VIDEO_DIR / "sports2d_demo.mp4", 200) * 4     # long enough to be caught
     paths = [write_video(videos / "a.mp4", frames), write_video(videos / "b.mp4", frames)]
     out = tmp_path / "out"
     killed, final = {}, {}
@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_video_is_retried(local_ray, refiners, tmp_path):
     assert final[0][2] != killed["pid"], "the video was not done again by another worker"
     assert failed == [] and [s.csv.name for s in written] == ["a.csv", "b.csv"]
     a, b = (pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False) for n in "ab")
-    assert a["frame"].astype(int).tolist() == list(range(200))
+    assert a["frame"].astype(int).tolist() == list(range(800))
     pd.testing.assert_frame_equal(a, b)
     assert partials(out) == []
 

@@ -81,13 +81,17 @@ class CsvWriter:
         self.rows = 0
         check_writable(self.path.parent)
         self._fd, self._tmp = make_temp(self.path)       # held open: the lock that marks it live
-        self._file = os.fdopen(os.dup(self._fd), "w", newline="")
-        self._csv = csv.writer(self._file)
-        self._done = False
+        self._done, self._file = False, None
         try:
+            self._file = os.fdopen(os.dup(self._fd), "w", newline="")
+            self._csv = csv.writer(self._file)
             self._csv.writerow(columns(skeleton, world))
         except OSError as e:
             raise self._failed(self.path, e) from e
+        except BaseException:             # Ctrl-C / SIGTERM before the caller holds the writer
+            self._tmp.unlink(missing_ok=True)
+            self._release()
+            raise
 
     def write(self, pose: FramePose) -> None:
         try:
@@ -156,7 +160,8 @@ class CsvWriter:
         if not self._done:
             self._tmp.unlink(missing_ok=True)
         try:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
         except OSError:
             pass
         self._release()
