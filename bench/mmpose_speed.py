@@ -10,8 +10,8 @@ detector (the box) and the model. On one real clip (the first 40 frames of
 on one thread:
 (a) dense: the estimator on every frame (`run_dense`: decoding, detector, model);
 (b) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread, the
-    estimator on keyframes, the streaming image refiner, CSV written), with the shipped live
-    models: Q = 6, 3 and 2 for K = 5, 10 and 20.
+    estimator on keyframes, the streaming image refiner, CSV written), with the default
+    refiners (linear interpolation wherever no model is accepted: today every K).
 The estimator is created and called once before the clock starts (as in the app and in the
 headless command, where one estimator serves all videos). Times are CPU times (the process's,
 all threads: decoding, detector, model, refiner, CSV; the estimator's: its calls' thread), which

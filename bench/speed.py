@@ -9,8 +9,8 @@ kept (the least disturbed):
     in tracking mode (what a dense user would run);
 (c) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread,
     MediaPipe on keyframes, streaming refiner, CSV written), with the estimator's share of the time.
-    Image and world joints are refined, with the shipped live models: Q = 6, 3 and 2 for
-    K = 5, 10 and 20.
+    Image and world joints go through the default refiners: linear interpolation wherever no
+    model is accepted (today every K; docs/refiner.md), so this is the pipeline users get.
 In (b) and (c) MediaPipe is created and called once on the first frame before the clock starts,
 as in the app, where one estimator serves the whole session: its first call costs 40-60 ms extra,
 which would otherwise weigh ten times more on the keyframe runs than on the dense ones.
