@@ -65,12 +65,12 @@ def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
     else:
         image = shipped("image", cfg.k, cfg.q)
     world = None
-    if cfg.world:
+    if cfg.world:                           # the world model shares the image model's windows
+        q = image.q if isinstance(image, Refiner) else cfg.q
         if cfg.world_weights is not None:
-            world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=cfg.k,
-                                 q=image.q if isinstance(image, Refiner) else cfg.q, **run)
+            world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=cfg.k, q=q, **run)
         else:
-            world = shipped("world", cfg.k, image.q if isinstance(image, Refiner) else cfg.q)
+            world = shipped("world", cfg.k, q)
     q = next((r.q for r in (image, world) if isinstance(r, Refiner)), cfg.q or 1)
     if isinstance(image, NoAcceptedRefiner):
         image = Refiner.linear("image", cfg.k, q, note=f"{image}: linear interpolation")

@@ -44,7 +44,6 @@ def refine_causal(refiner, keyframes: np.ndarray, n_frames: int,
         if cfg.latency == "keyframe":                     # frames K(i-1) .. K*i; frame 0 once
             start = 0 if i == first else k * (i - 1) + 1
             poses = poses if i == first else poses[1:]
-            start = 0 if n_kf == 1 else start
         else:                                             # frames K*i .. K*i + K-1
             start = k * i
         n = min(len(poses), n_frames - start)

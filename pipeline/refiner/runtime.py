@@ -216,7 +216,6 @@ class Refiner:
         .pt only if asked for)."""
         if model is None and session is None and not linear:
             raise ValueError("a Refiner needs a torch model or an ONNX Runtime session")
-        self._linear = linear
         self._model = None if model is None else model.to(device).eval()
         self._session = session
         self._path = path
@@ -256,7 +255,7 @@ class Refiner:
 
     @property
     def is_linear(self) -> bool:
-        return self._linear
+        return self.runtime == "linear"
 
     @property
     def model(self) -> "MixSynthFormer":
@@ -304,7 +303,7 @@ class Refiner:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """(B, Q+1, P) float32 normalised keyframes -> (B, T, P) refined window."""
-        if self._linear:
+        if self.is_linear:
             return np.einsum("tq,bqp->btp", self._interp, x).astype(np.float32)
         if self._session is not None:
             return self._session.run(None, {"keyframes": x})[0]
