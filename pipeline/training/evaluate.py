@@ -201,6 +201,12 @@ def error_key(space: str) -> str:
     return "error (px)" if space == "image" else "MPJPE (mm)"
 
 
+def rivals(latency: str) -> tuple[str, ...]:
+    """The baselines a latency mode's refiner must beat: the causal ones for zero latency
+    (the same past keyframes), linear interpolation of the same keyframes otherwise."""
+    return EXTRAPOLATIONS if latency == "zero" else ("linear",)
+
+
 def acceptance(result: dict[str, dict[str, float]], space: str, latency: str = "window") -> dict[str, bool]:
     """The bar on a held-out set: error (3D MPJPE, 2D mean pixel error) at least 7 % below the best
     interpolation of the same keyframes and below the dense noisy input, Accel no worse than cubic.
@@ -209,8 +215,8 @@ def acceptance(result: dict[str, dict[str, float]], space: str, latency: str = "
     r, e = result[REFINER], error_key(space)
     acc = next(c for c in r if c.startswith("Accel"))
     if latency != "window":
-        rivals = EXTRAPOLATIONS if latency == "zero" else ("linear",)
-        return {f"{m} below {b}": r[c] < result[b][c] for b in rivals for m, c in (("error", e), ("Accel", acc))}
+        return {f"{m} below {b}": r[c] < result[b][c]
+                for b in rivals(latency) for m, c in (("error", e), ("Accel", acc))}
     best = min(result[k][e] for k in KINDS)
     return {"error >= 7% below best interpolation": r[e] <= 0.93 * best,
             "error below dense input": r[e] < result["dense input"][e],
@@ -275,7 +281,7 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     key = "error (% box)" if space == "image" else "MPJPE (mm)"
     judge = "error (% box)" if space == "image" else "PA-MPJPE (mm)"
     latency = refiner.card.config.latency
-    causal = (lambda kf, found: fill_causal(kf, found)) if latency == "zero" else (lambda kf, found: kf)
+    causal = fill_causal if latency == "zero" else (lambda kf, found: kf)
     run = lambda pin: (lambda f, kf, found, n: refiner.refine_sequence(
         causal(kf, found).astype(np.float32), n, stride, pin=found if pin else None))
     extra = {kind: (lambda f, kf, found, n, kind=kind: extrapolate_keyframes(f, causal(kf, found), np.arange(n), kind))
@@ -291,7 +297,7 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     order = [REFINER, PINNED, "linear", "cubic", *extra, "dense static", "dense tracking"]
     views = {v: {m: t[m] for m in order} for v, t in views.items()}
     judged = {}
-    for rival in (EXTRAPOLATIONS if latency == "zero" else ("linear",)):
+    for rival in rivals(latency):
         better = [v for v, t in views.items() if v != "pooled" and t[REFINER][judge] < t[rival][judge]]
         judged[f"{judge} below {rival}, pooled"] = views["pooled"][REFINER][judge] < views["pooled"][rival][judge]
         judged[f"{judge} below {rival} in >= 3 of 4 views ({len(better)})"] = len(better) >= 3
