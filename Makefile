@@ -47,10 +47,10 @@ system-libs: $(STAMP)
 	fi
 
 test: $(STAMP) $(RAY_STAMP) $(MMPOSE_STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=15 tests
 
 evaluate: $(STAMP)
-	$(PY) -m pipeline.evaluate --all --update-cards --doc docs/refiner.md
+	$(PY) -m pipeline.evaluate --all --update-cards --latency-table --doc docs/refiner.md
 
 bench: $(STAMP) $(RAY_STAMP) $(MMPOSE_STAMP)
 	$(PY) bench/run_all.py

@@ -42,6 +42,7 @@ class RunInfo:
     estimator: str
     weights: str
     rotation: int = 0                  # clockwise degrees that made the stored frames upright
+    latency: str = "window"            # the run's latency mode (window | keyframe | zero)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,15 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
-from pipeline.config import PipelineConfig
+from pipeline.config import AUTO_LATENCY, PipelineConfig
 from pipeline.estimators import available_estimators
 from pipeline.paths import WEIGHTS_DIR
 from pipeline.refiner.runtime import WeightsError, is_accepted, load_card
 
 MODES = ("static", "tracking")
+LATENCY_ITEMS = (("auto", f"Latency: auto (files {AUTO_LATENCY['file']}, live {AUTO_LATENCY['live']})"),
+                 ("window", "Latency: window (K·Q frames)"), ("keyframe", "Latency: keyframe (≤ K frames)"),
+                 ("zero", "Latency: zero (predicted)"))
 
 
 INTERPOLATED_K = (5, 10, 20)     # always offered: a K without an accepted refiner is interpolated
@@ -63,6 +66,12 @@ class PipelineControls(QWidget):
             for mode in MODES:
                 self.estimator_box.addItem(f"{name} · {mode}", (name, mode))
         self.estimator_box.setToolTip("Pose estimator run on keyframes, and its mode (docs/estimator_mode.md)")
+        self.latency_box = QComboBox()
+        for value, text in LATENCY_ITEMS:
+            self.latency_box.addItem(text, value)
+        self.latency_box.setToolTip("How long after its frame a pose is shown: window (the most accurate), "
+                                    "keyframe (at most K frames late), zero (each frame's pose predicted "
+                                    "from past keyframes as it arrives; docs/refiner.md)")
         self.model_button = QToolButton()
         self.model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         model_menu = QMenu(self.model_button)
@@ -83,7 +92,8 @@ class PipelineControls(QWidget):
         self.weights_button.setMenu(menu)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
-        for label, w in (("K", self.k_box), ("Q", self.q_box), ("", self.estimator_box)):
+        for label, w in (("K", self.k_box), ("Q", self.q_box), ("", self.estimator_box),
+                         ("", self.latency_box)):
             if label:
                 layout.addWidget(QLabel(label))
             layout.addWidget(w)
@@ -93,6 +103,7 @@ class PipelineControls(QWidget):
         self.k_box.activated.connect(self._k_chosen)
         self.q_box.activated.connect(self._emit)
         self.estimator_box.activated.connect(self._estimator_chosen)
+        self.latency_box.activated.connect(self._emit)
         self._show_weights(None)
         self._show_model()
 
@@ -103,7 +114,8 @@ class PipelineControls(QWidget):
         pose_config, pose_checkpoint = self._pose if name == "mmpose" else (None, None)
         return PipelineConfig(k=self.k_box.currentData() or 10, q=self.q_box.currentData(),
                               estimator=name, keyframe_mode=mode, pose_config=pose_config,
-                              pose_checkpoint=pose_checkpoint, weights=image, world_weights=world)
+                              pose_checkpoint=pose_checkpoint, weights=image, world_weights=world,
+                              latency=self.latency_box.currentData() or "auto")
 
     def use_pose_model(self, config: str | Path | None, checkpoint: str | Path | None) -> None:
         """Ask for mmpose with this config (file, or model name / alias) and checkpoint; the
@@ -184,6 +196,7 @@ class PipelineControls(QWidget):
         self._select(self.k_box, cfg.k, add=custom)
         self._fill_q(cfg.k, cfg.q, add=custom)
         self._select(self.estimator_box, (cfg.estimator, cfg.keyframe_mode))
+        self._select(self.latency_box, cfg.latency)
         if cfg.pose_config or cfg.pose_checkpoint:      # remembered while another is chosen
             self._pose = (cfg.pose_config, cfg.pose_checkpoint)
         self._show_model()

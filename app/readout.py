@@ -23,8 +23,11 @@ _ROWS = [
     ("measured", "Speed-up vs dense", "dense time (estimator on every frame, from the measured "
                                       "per-call time) / actual processing time"),
     ("estimator_ms", "Estimator time", "mean wall time of one estimator call"),
+    ("mode", "Latency mode", "window: K·Q frames, the most accurate; keyframe: at most K frames; "
+                             "zero: each frame's pose predicted from past keyframes as it arrives"),
     ("latency", "Display latency", "frames read after a frame before its refined pose is final: "
-                                   "K·Q with every keyframe detected (once a run is over: its median)"),
+                                   "K·Q, K or 0 by the mode, with every keyframe detected (once a "
+                                   "run is over: its median)"),
     ("worst_latency", "Worst latency", "the most so far: a missed keyframe holds the frames of its "
                                        "windows until the next detection (up to one more window)"),
     ("Run", None, None),
@@ -108,6 +111,7 @@ class ReadoutPanel(QWidget):
         self._set("measured", f"{s.measured_speedup:.2f}×")
         self._set("estimator_ms", f"{s.estimator_ms:.1f} ms / keyframe")
         ms = lambda frames: f"{frames} frames · {1000 * frames / info.fps:.0f} ms"
+        self._set("mode", f"{info.latency} ({ms(info.max_latency_frames)})")
         self._set("latency", ms(s.latency_frames))
         self._set("worst_latency", ms(s.max_latency_frames))
         total = f" / {info.frame_count}" if info.frame_count else ""

@@ -8,6 +8,8 @@ it with the poses the run kept, without running the estimator.
 """
 from __future__ import annotations
 
+import faulthandler
+import sys
 import time
 from pathlib import Path
 
@@ -138,17 +140,23 @@ class Session(QObject):
         else:
             self._start_export(self.last_result, path)
 
-    def shutdown(self) -> None:
-        """Stop the worker (and an export) and wait for their threads; idempotent."""
+    def shutdown(self, wait_s: float = 20.0) -> None:
+        """Stop the worker (and an export) and wait for their threads, at most `wait_s` each: a
+        thread stuck in a library never hangs the closing window (its stack is printed); idempotent."""
         if self._closed:
             return
         self._closed = True
         self._timer.stop()
         self.worker.shutdown()
-        self.worker.wait()
+        threads = [("the pipeline worker", self.worker)]
         if self._export is not None:
             self._export.cancel()
-            self._export.wait()
+            threads.append(("the export", self._export))
+        for name, thread in threads:
+            if not thread.wait(int(wait_s * 1000)):
+                print(f"warning: {name} did not stop within {wait_s:g} s; the threads' stacks:",
+                      file=sys.stderr)
+                faulthandler.dump_traceback(sys.stderr)
 
     @property
     def exporting(self) -> bool:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
                                QMainWindow, QProgressBar, QPushButton, QSpinBox, QStyle, QToolBar,
                                QVBoxLayout, QWidget)
 
-from pipeline.config import PipelineConfig
+from pipeline.config import LATENCY_CHOICES, PipelineConfig
 from pipeline.paths import ASSETS_DIR
 from pipeline.process import output_stem
 from pipeline.io.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
@@ -369,6 +369,7 @@ class MainWindow(QMainWindow):
         s.setValue("pipeline/q", cfg.q)
         s.setValue("pipeline/estimator", cfg.estimator)
         s.setValue("pipeline/mode", cfg.keyframe_mode)
+        s.setValue("pipeline/latency", cfg.latency)
         if cfg.estimator == "mmpose":                # kept while another estimator is chosen
             s.setValue("pipeline/pose_config", cfg.pose_config or "")
             s.setValue("pipeline/pose_checkpoint", str(cfg.pose_checkpoint or ""))
@@ -419,6 +420,8 @@ class MainWindow(QMainWindow):
         cfg = PipelineConfig(k=s.value("pipeline/k", 10, type=int), q=s.value("pipeline/q", 3, type=int),
                              estimator=s.value("pipeline/estimator", "mediapipe", type=str),
                              keyframe_mode=s.value("pipeline/mode", "static", type=str),
+                             latency=latency if (latency := s.value("pipeline/latency", "auto", type=str))
+                             in LATENCY_CHOICES else "auto",
                              pose_config=s.value("pipeline/pose_config", "", type=str) or None,
                              pose_checkpoint=Path(p) if (p := s.value("pipeline/pose_checkpoint", "",
                                                                     type=str)) else None,

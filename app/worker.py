@@ -70,6 +70,7 @@ class PipelineWorker(QThread):
         self._playlist: deque[Spec] = deque()
         self._cfg: PipelineConfig | None = None
         self._refiners: tuple[Refiner, Refiner | None] | None = None
+        self._by_latency: dict[str, tuple[Refiner, Refiner | None]] = {}   # loaded for `auto`
         self._current: Spec | None = None       # the source being played
         self._last: Spec | None = None
         self._paused = False
@@ -189,6 +190,7 @@ class PipelineWorker(QThread):
             self.output.put_event(Notice(f"settings not changed: {e}", error=True))
             return
         self._cfg, self._refiners = cfg, refiners
+        self._by_latency = {cfg.for_source(live=False).latency: refiners}
         self.output.put_event(Configured(cfg, describe(refiners), self._flops(cfg, refiners)))
         if self._current is not None:                        # go on with the new settings
             self._playlist.appendleft(self._current)
@@ -219,7 +221,15 @@ class PipelineWorker(QThread):
         source = self._open(VideoSource(spec, timeout_s=self.stream_timeout_s))
         if source is None:
             return
-        cfg, refiners = self._cfg, self._refiners
+        cfg = self._cfg.for_source(source.live)
+        refiners = self._by_latency.get(cfg.latency)
+        if refiners is None:                 # `auto` for the other kind of source
+            try:
+                refiners = self._by_latency[cfg.latency] = load_refiners(cfg)
+            except (ValueError, TypeError, OSError) as e:
+                self.output.put_event(OpenFailed(spec, f"{source.name}: {e}"))
+                source.close()
+                return
         self._current, self._last, self._interrupt, self._max_latency = spec, spec, False, 0
         estimator = None
         self.output.put_event(Notice(f"{source.name}: loading the pose estimator ({cfg.estimator}) …"))
@@ -238,7 +248,7 @@ class PipelineWorker(QThread):
                        pipe.k, pipe.q, pipe.stride, pipe.flops, pipe.latency_frames(),
                        estimator.skeleton, estimator.has_world,
                        cfg.estimator_label(), describe(refiners),
-                       rotation=source.rotation)
+                       rotation=source.rotation, latency=pipe.latency)
         track = PoseTrack(len(info.skeleton), info.world)
         self._set_browse(None if info.live else (info, track))
         self.output.start_run(min(max(32, 2 * pipe.k * pipe.stride), 150))   # two refiner bursts

@@ -9,10 +9,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import PipelineConfig, load_refiners, refiner_notes
+from .config import LATENCY_CHOICES, PipelineConfig, load_refiners, refiner_notes
 from .io.export import ExportError, check_writable
 from .refiner.runtime import WeightsError
-from .io.sources import STREAM_TIMEOUT_S, SourceError, is_stream_url, list_videos, parse_source, subfolders
+from .io.sources import (STREAM_TIMEOUT_S, SourceError, VideoSource, is_stream_url, list_videos,
+                         parse_source, subfolders)
 
 
 def positive(kind: type):
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stride", type=positive(int),
                     help="a refiner window every STRIDE keyframes, 1 to Q (default: the weights' own, "
                          "1 for every shipped model: a window starts at each keyframe)")
+    ap.add_argument("--latency", default="auto", choices=LATENCY_CHOICES,
+                    help="how long after its frame a pose is final: window (K*Q frames, the most "
+                         "accurate), keyframe (at most K frames), zero (predicted from past keyframes "
+                         "as the frame arrives); auto (default): window for files, keyframe for "
+                         "cameras and streams (README, docs/refiner.md)")
     ap.add_argument("--timeout", type=positive(float), default=STREAM_TIMEOUT_S, metavar="SECONDS",
                     help=f"cameras and streams: give up when nothing arrives for this long, "
                          f"opening or reading (default {STREAM_TIMEOUT_S:g})")
@@ -149,7 +155,8 @@ def _process(args: argparse.Namespace) -> int:
                          keyframe_mode=args.mode, pose_config=args.pose_config,
                          pose_checkpoint=args.pose_checkpoint, weights=args.weights,
                          world_weights=args.world_weights, world=not args.no_world,
-                         pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense)
+                         pin_keyframes=not args.no_pin, pin_world=args.pin_world, dense=args.dense,
+                         latency=args.latency)
 
     try:
         spec = parse_source(args.input)
@@ -161,6 +168,7 @@ def _process(args: argparse.Namespace) -> int:
                 ([path], [args.out], [None])
         else:
             videos, outs, names = [spec], [args.out], [None]
+        cfg = cfg.for_source(live=VideoSource(spec).live)
         check_writable(args.out)
         refiners = load_refiners(cfg)
         for note in refiner_notes(refiners):

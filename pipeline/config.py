@@ -1,16 +1,26 @@
 """The pipeline's configuration, in one dataclass, and what it loads."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .refiner.config import LATENCIES
 from .refiner.runtime import NoAcceptedRefiner, Refiner, WeightsError, find_weights, load_card
 from .skeleton import BODY12
+
+# `auto` latency: files get the most accurate mode; cameras and streams the lowest latency that
+# the evaluation shows costs no accuracy (docs/refiner.md, "Accuracy against latency"): with
+# interpolation in both spaces (no accepted window model) the two give the same poses on detected
+# keyframes, and a window model's K*Q frames would be a second or more behind a live person;
+# predicting past the last keyframe (zero) costs accuracy.
+AUTO_LATENCY = {"file": "window", "live": "keyframe"}
+LATENCY_CHOICES = ("auto",) + LATENCIES
 
 
 @dataclass
 class PipelineConfig:
     k: int = 10                      # keyframe interval: the estimator runs on frames 0, K, 2K, ...
+    latency: str = "auto"            # window | keyframe | zero | auto (AUTO_LATENCY, by source)
     q: int | None = None             # keyframe intervals per window; None: the live model for K
     stride: int | None = None        # a window every `stride` keyframes; None: Q (windows share ends)
     estimator: str = "mediapipe"
@@ -41,6 +51,16 @@ class PipelineConfig:
             return f"mmpose ({Path(str(self.pose_config or '?')).stem})"
         return f"{self.estimator} ({self.keyframe_mode})"
 
+    def for_source(self, live: bool) -> "PipelineConfig":
+        """This configuration with `auto` latency made concrete for a live source or a file."""
+        if self.latency not in LATENCY_CHOICES:
+            raise ValueError(f"latency {self.latency!r}: one of {', '.join(LATENCY_CHOICES)}")
+        if self.latency != "auto":
+            return self
+        if self.weights is not None:                      # a chosen model runs in its own mode
+            return replace(self, latency=load_card(self.weights).config.latency)
+        return replace(self, latency=AUTO_LATENCY["live" if live else "file"])
+
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
@@ -51,12 +71,14 @@ def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
     Without a weights file, only models their evaluation accepted are used (docs/refiner.md); a
     space without one is interpolated linearly (`Refiner.linear`, its card's note says why), with
     the windows of the other space's model so both share one schedule."""
+    latency = cfg.for_source(live=False).latency      # `auto` without a source: a file's
     joints = list(BODY12.joints)
-    run = {"device": cfg.device, "runtime": cfg.refiner_runtime, "threads": cfg.refiner_threads}
+    run = {"device": cfg.device, "runtime": cfg.refiner_runtime, "threads": cfg.refiner_threads,
+           "latency": latency}
 
     def shipped(space: str, k: int, q: int | None) -> Refiner | NoAcceptedRefiner:
         try:
-            return Refiner.load(find_weights(space, k, q), space=space, joints=joints, **run)
+            return Refiner.load(find_weights(space, k, q, latency=latency), space=space, joints=joints, **run)
         except NoAcceptedRefiner as e:
             return e
 
@@ -72,10 +94,12 @@ def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
         else:
             world = shipped("world", cfg.k, q)
     q = next((r.q for r in (image, world) if isinstance(r, Refiner)), cfg.q or 1)
+    how = {"window": "linear interpolation", "keyframe": "linear interpolation of the last two keyframes",
+           "zero": "the last keyframe held"}[latency]
     if isinstance(image, NoAcceptedRefiner):
-        image = Refiner.linear("image", cfg.k, q, note=f"{image}: linear interpolation")
+        image = Refiner.linear("image", cfg.k, q, note=f"{image}: {how}", latency=latency)
     if isinstance(world, NoAcceptedRefiner):
-        world = Refiner.linear("world", cfg.k, q, note=f"{world}: linear interpolation")
+        world = Refiner.linear("world", cfg.k, q, note=f"{world}: {how}", latency=latency)
     return image, world
 
 
@@ -94,4 +118,4 @@ def weights_summary(refiner: Refiner | None) -> dict | None:
     return {"name": card.name, "space": card.space, **card.config.to_dict()}
 
 
-__all__ = ["PipelineConfig", "load_refiners", "refiner_notes", "weights_summary", "load_card"]
+__all__ = ["AUTO_LATENCY", "LATENCY_CHOICES", "PipelineConfig", "load_refiners", "refiner_notes", "weights_summary", "load_card"]

@@ -24,7 +24,8 @@ from .refiner.runtime import Refiner
 from .skeleton import BODY12, MEDIAPIPE33, Skeleton, torso_length
 from .io.sources import (STREAM_TIMEOUT_S, Frame, SourceError, ThreadedReader, VideoSource,
                          open_interruptibly)
-from .streaming import FramePose, StreamingRefiner
+from .refiner.latency import latency_frames
+from .streaming import FramePose, make_streamer
 
 
 @dataclass
@@ -84,9 +85,10 @@ class KeyframePipeline:
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
         self.k, self.q = image.k, image.q
         self.stride = cfg.stride or image.stride
-        self.streaming = StreamingRefiner(image, world, estimator.skeleton, self.stride,
-                                          pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
-                                          world_output=estimator.has_world, batch=batch)
+        self.latency = image.card.config.latency
+        self.streaming = make_streamer(image, world, estimator.skeleton, self.stride, batch=batch,
+                                       pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
+                                       world_output=estimator.has_world)
         self.stats = RunStats()
         self.flops = pipeline_flops((image, world), self.stride, estimator.flops_per_call())
 
@@ -95,8 +97,8 @@ class KeyframePipeline:
         return self.k * self.q + 1
 
     def latency_frames(self) -> int:
-        """Worst-case frames between a frame's arrival and its refined pose."""
-        return self.k * self.q
+        """Worst-case frames between a frame's arrival and its refined pose (misses aside)."""
+        return latency_frames(self.latency, self.k, self.q)
 
     def run(self, source: VideoSource, want_pixels: bool = False,
             stop: Callable[[], bool] | None = None) -> Iterator[tuple[Frame | None, list[FramePose]]]:
@@ -163,6 +165,7 @@ class VideoSummary:
     flops: FlopsReadout
     latency_frames: int
     dense: dict | None = None
+    latency: str = "window"          # the latency mode (LATENCIES)
 
     def lines(self) -> list[str]:
         s, f = self.stats, self.flops
@@ -183,7 +186,8 @@ class VideoSummary:
                        f"({d['frames_compared']} frames)")
         if s.dropped:
             out.append(f"  live source: {s.dropped} stale frames dropped because processing fell behind")
-        out.append(f"  latency {self.latency_frames} frames ({1000 * self.latency_frames / self.fps:.0f} ms); "
+        out.append(f"  {self.latency} latency: {self.latency_frames} frames "
+                   f"({1000 * self.latency_frames / self.fps:.0f} ms); "
                    + (f"wrote {self.csv} (+ .json)" if self.csv else "no CSV written"))
         return out
 
@@ -249,7 +253,7 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
         "theoretical_speedup": flops.theoretical_speedup,
         "measured": {"fps": stats.fps, "estimator_ms_per_keyframe": stats.estimator_ms,
                      "speedup_estimated": stats.measured_speedup, "dense": dense},
-        "latency_frames": latency_frames,
+        "latency": image.card.config.latency, "latency_frames": latency_frames,
         "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), <joint>_conf, "
                    "<joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
         "joints": list(skeleton.joints), "refined_joints": list(BODY12.joints)}
@@ -353,7 +357,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
             if cfg.dense and source.kind == "file":
                 dense = _dense_baseline(source, cfg, pipe.stats, np.array(refined), progress)
             summary = VideoSummary(Path(source.name), csv_path, pipe.stats.frames, source.fps, pipe.stats,
-                                   pipe.flops, pipe.latency_frames(), dense)
+                                   pipe.flops, pipe.latency_frames(), dense, pipe.latency)
             writer.commit(run_metadata(
                 str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
                 source.fps, source.size, cfg, pipe.stride, (pipe.image, pipe.world), pipe.stats, pipe.flops,

@@ -133,3 +133,47 @@ class SilentServer:
         self._sock.close()
         for c in self._conns:
             c.close()
+
+
+class MjpegCamera:
+    """A network camera on loopback: `http://127.0.0.1:PORT/video.mjpg` sends the frames of
+    `path` as multipart JPEG (what IP cameras send), paced at `fps`, looping `loops` times, then
+    hangs up. `sent` counts the frames sent."""
+
+    def __init__(self, path: Path, fps: float = 30.0, loops: int = 1):
+        import cv2
+        from media import read_frames
+        self.jpegs = [cv2.imencode(".jpg", f)[1].tobytes() for f in read_frames(Path(path))]
+        self.sent = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                import time
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace;boundary=frame")
+                self.end_headers()
+                start = time.perf_counter()
+                try:
+                    for i, jpeg in enumerate(server.jpegs * loops):
+                        time.sleep(max(0.0, start + i / fps - time.perf_counter()))
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                        server.sent += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/video.mjpg"
+
+    def __enter__(self) -> "MjpegCamera":
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -233,6 +233,35 @@ def test_stream_lost_mid_run_keeps_the_poses_and_offers_export(window, qtbot, tm
     assert window.offer_button.isHidden()
 
 
+def test_a_live_source_at_zero_latency_shows_each_frame_with_its_own_pose(window, qtbot):
+    """A network camera (paced MJPEG on loopback) at zero latency: the pose drawn with frame n
+    was final before any later frame was read, so it rests on keyframes <= n only. `auto` gives
+    a live source the keyframe mode (at most K frames late)."""
+    from servers import MjpegCamera
+    rec = Recorder(window)
+    qtbot.waitUntil(lambda: window.session.cfg is not None, timeout=10_000)
+    box = window.controls.latency_box
+    for run, latency in enumerate(("zero", "auto")):
+        box.setCurrentIndex(box.findData(latency))
+        box.activated.emit(box.currentIndex())
+        qtbot.waitUntil(lambda: window.session.cfg.latency == latency, timeout=10_000)
+        before = len(rec.frames)
+        with MjpegCamera(CARPHONE) as camera:                # 120 frames at 30 fps, then it hangs up
+            window.open_url(camera.url)
+            wait_ended(qtbot, rec, run + 1)
+        shown = rec.frames[before:]
+        info = rec.started[run]
+        assert info.live and len(rec.ended[run].track) > 60             # kept up with most frames
+        if latency == "zero":
+            assert info.latency == "zero" and info.max_latency_frames == 0
+            assert all(f.snapshot.latency_frames == 0 for f in shown)
+            assert sum(f.pose.has_pose for f in shown) > 40
+            assert window.readout._labels["mode"].text().startswith("zero (0 frames")
+        else:
+            assert info.latency == "keyframe" and info.max_latency_frames == info.k
+            assert max(f.snapshot.latency_frames for f in shown) <= info.k
+
+
 def test_mismatched_weights_are_refused_with_a_message(window, qtbot, tmp_path):
     rec = Recorder(window)
     qtbot.waitUntil(lambda: window.session.cfg is not None, timeout=10_000)

@@ -62,3 +62,65 @@ def test_extrapolation_baselines_by_hand():
     np.testing.assert_allclose(hold, [0, 0, 1, 1, 3, 3, 3])
     np.testing.assert_allclose(vel, [0, 0, 1, 1.5, 3, 4, 5])
     np.testing.assert_array_equal(fill_causal(np.arange(5.0), np.array([0, 1, 0, 0, 1], bool)), [1, 1, 1, 1, 4])
+
+
+def stream(latency_refiner: Refiner, image: np.ndarray, k: int, missed=()) -> tuple[list, list]:
+    """Push (N, 33, 2) MediaPipe-shaped poses frame by frame through the streaming refiner of
+    the refiner's mode -> (frames emitted by each push, every pose in order)."""
+    from pipeline.estimators import PoseEstimate
+    from pipeline.skeleton import MEDIAPIPE33
+    from pipeline.streaming import make_streamer
+    s = make_streamer(latency_refiner, None, MEDIAPIPE33, pin_keyframes=False, world_output=False)
+    per_push, poses = [], []
+    for i, img in enumerate(image):
+        est = PoseEstimate(img, np.ones(len(img), np.float32), None) if i % k == 0 and i not in missed else None
+        out = s.push(i, i / 30, est)
+        per_push.append([p.index for p in out])
+        poses += out
+    poses += s.finish()
+    return per_push, poses
+
+
+def mediapipe_motion(n: int, seed: int = 3) -> np.ndarray:
+    """(n, 33, 2) a smooth pose track in pixels (every landmark on its own sine)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None, None]
+    return (rng.uniform(200, 400, (1, 33, 2)) + rng.uniform(10, 50, (1, 33, 2))
+            * np.sin(t / 8 + rng.uniform(0, 6, (1, 33, 2)))).astype(np.float32)
+
+
+@pytest.mark.parametrize("latency", ["keyframe", "zero"])
+def test_a_stream_shows_each_frame_when_its_mode_says_with_the_poses_of_a_file_run(latency):
+    """Zero latency: frame n's pose comes out of push(n) itself; keyframe latency: with the next
+    keyframe's push, at most K frames later. The poses equal the offline run of the same
+    keyframes (`refine_sequence`), so what a camera shows is what a file of it gives."""
+    from pipeline.skeleton import MEDIAPIPE33
+    k, n = 5, 63
+    r = random_refiner(latency, k)
+    image = mediapipe_motion(n)
+    per_push, poses = stream(r, image, k)
+    assert [p.index for p in poses] == list(range(n))
+    for i, emitted in enumerate(per_push):
+        if latency == "zero":
+            assert emitted == [i]
+        else:
+            assert all(i - k <= e <= i for e in emitted)
+            first = 0 if i == k else i - k + 1          # frame 0 comes with keyframe 1, as offline
+            assert emitted == (list(range(first, i + 1)) if i % k == 0 and i else [])
+    body = [MEDIAPIPE33.index(j) for j in BODY12.joints]
+    offline = r.refine_sequence(image[::k][:, body], n)
+    got = np.stack([p.image[body] for p in poses])
+    np.testing.assert_allclose(got, offline, atol=1e-3)
+    assert all(p.detected for p in poses)
+
+
+def test_a_missed_keyframe_at_zero_latency_holds_the_last_detection_and_says_so():
+    from pipeline.skeleton import MEDIAPIPE33
+    k, n = 5, 40
+    r = Refiner.linear("image", k, 3, latency="zero")
+    image = mediapipe_motion(n)
+    _, poses = stream(r, image, k, missed={15})
+    filled = [p.index for p in poses if p.filled]
+    assert filled == list(range(15, 20))                     # the frames that rest on the miss
+    np.testing.assert_allclose(poses[17].image, image[10], atol=1e-3)   # the last detection, held
+    np.testing.assert_allclose(poses[22].image, image[20], atol=1e-3)

@@ -116,9 +116,10 @@ def is_accepted(card: ModelCard) -> bool:
     return card.evaluation.get("accepted") is True
 
 
-def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHTS_DIR) -> Path:
-    """The accepted weights for a space and K (and Q, else the smallest Q: the live model).
-    Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
+def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHTS_DIR,
+                 latency: str = "window") -> Path:
+    """The accepted weights for a space, K and latency mode (and Q, else the smallest Q: the live
+    model). Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
     cards, accepted_k = [], set()
     for p in sorted(folder.glob("*.json")):
         try:
@@ -126,12 +127,14 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
         except WeightsError:
             continue
         c = card.config
-        if card.space == space and is_accepted(card):
+        if card.space == space and c.latency == latency and is_accepted(card):
             accepted_k.add(c.k)
             if c.k == k and (q is None or c.q == q):
                 cards.append((c.q, p))
     if not cards:
         want = f"K={k}" + (f", Q={q}" if q is not None else "")
+        if latency != "window":
+            want += f", {latency} latency"
         have = (f"accepted ones exist for K = {', '.join(map(str, sorted(accepted_k)))}" if accepted_k
                 else "none passed the evaluation (docs/refiner.md)")
         raise NoAcceptedRefiner(f"no accepted {space}-space refiner for {want}; {have}")
@@ -141,10 +144,11 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
 RUNTIMES = ("onnx", "torch")
 
 
-def _check_request(path: Path, card: ModelCard, space, joints, k, q) -> None:
+def _check_request(path: Path, card: ModelCard, space, joints, k, q, latency=None) -> None:
     cfg = card.config
     wanted, have = [], []
-    for label, want, got in (("space", space, card.space), ("K", k, cfg.k), ("Q", q, cfg.q)):
+    for label, want, got in (("space", space, card.space), ("K", k, cfg.k), ("Q", q, cfg.q),
+                             ("latency", latency, cfg.latency)):
         if want is not None and want != got:
             wanted.append(f"{label}={want}")
             have.append(f"{label}={got}")
@@ -226,7 +230,8 @@ class Refiner:
         cfg = card.config
         self.k, self.q, self.window = cfg.k, cfg.q, cfg.window
         interp = interpolation_matrix(cfg.k, cfg.q)                       # (K*Q+1, Q+1)
-        self._interp = np.concatenate([interp, np.repeat(interp[-1:], cfg.horizon, 0)])  # (T, Q+1)
+        # (T, Q+1): linear interpolation of the keyframes, the last one held after it (zero latency)
+        self.interp = np.concatenate([interp, np.repeat(interp[-1:], cfg.horizon, 0)])
 
     def __getstate__(self) -> dict:
         """Picklable (e.g. shipped to Ray workers): an ONNX Runtime session travels as its model
@@ -243,11 +248,13 @@ class Refiner:
         self.__dict__.update(state)
 
     @classmethod
-    def linear(cls, space: str, k: int, q: int = 1, note: str = "") -> "Refiner":
+    def linear(cls, space: str, k: int, q: int = 1, note: str = "", latency: str = "window") -> "Refiner":
         """Linear interpolation of the keyframes in the refiner's place (no model): what the
-        pipeline uses for a space without an accepted refiner. `note` says why."""
+        pipeline uses for a space without an accepted refiner. `note` says why. In the zero
+        latency mode the frames after the last keyframe continue its velocity (constant-velocity
+        extrapolation); in the keyframe mode each frame interpolates its two keyframes."""
         dims = 2 if space == "image" else 3
-        cfg = ModelConfig(pose_dim=len(BODY12.joints) * dims, k=k, q=q)
+        cfg = ModelConfig(pose_dim=len(BODY12.joints) * dims, k=k, q=q, latency=latency)
         card = ModelCard(name="linear interpolation", space=space, skeleton=BODY12.name,
                          joints=list(BODY12.joints), model=cfg.to_dict(),
                          evaluation={"accepted": False, "note": note}, export={"flops_per_window": 0})
@@ -268,8 +275,9 @@ class Refiner:
 
     @classmethod
     def load(cls, path: str | Path, *, space: str | None = None, joints: list[str] | None = None,
-             k: int | None = None, q: int | None = None, device: str = "cpu",
-             runtime: str = "onnx", threads: int | None = 1, warn: bool = True) -> "Refiner":
+             k: int | None = None, q: int | None = None, latency: str | None = None,
+             device: str = "cpu", runtime: str = "onnx", threads: int | None = 1,
+             warn: bool = True) -> "Refiner":
         """Load weights, refusing them with one clear message if they don't match the request.
 
         runtime "onnx" (ONNX Runtime, no torch; on the CPU) falls back to "torch" with one
@@ -280,7 +288,7 @@ class Refiner:
             raise ValueError(f"refiner runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         path = Path(path)
         card = load_card(path)
-        _check_request(path, card, space, joints, k, q)
+        _check_request(path, card, space, joints, k, q, latency)
         if runtime == "onnx" and device == "cpu":
             problem = onnx_problem(path, card)
             if problem is None:
@@ -304,7 +312,7 @@ class Refiner:
     def _run(self, x: np.ndarray) -> np.ndarray:
         """(B, Q+1, P) float32 normalised keyframes -> (B, T, P) refined window."""
         if self.is_linear:
-            return np.einsum("tq,bqp->btp", self._interp, x).astype(np.float32)
+            return np.einsum("tq,bqp->btp", self.interp, x).astype(np.float32)
         if self._session is not None:
             return self._session.run(None, {"keyframes": x})[0]
         import torch
@@ -328,7 +336,7 @@ class Refiner:
         if pin is not None:
             for o, k, p in zip(out, keyframes, pin):
                 if p.any():
-                    o += np.einsum("tq,q...->t...", self._interp, fill_gaps(k - o[::self.k], p))
+                    o += np.einsum("tq,q...->t...", self.interp, fill_gaps(k - o[::self.k], p))
         return out
 
     def refine_sequence(self, keyframes: np.ndarray, n_frames: int, stride: int | None = None,

@@ -309,6 +309,80 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
             "acceptance": judged}
 
 
+LATENCY_SUITES = ("bodies", "gaitkit", "deepmimic")
+
+
+def pipeline_refiner(space: str, k: int, latency: str) -> Refiner:
+    """What the app and the headless command run for a space, K and latency mode: the accepted
+    refiner, else its interpolating fallback (`load_refiners`)."""
+    from ..config import PipelineConfig, load_refiners
+    image, world = load_refiners(PipelineConfig(k=k, latency=latency, refiner_runtime="torch"))
+    return image if space == "image" else world
+
+
+def latency_table(motion_dir: Path = DEFAULT_MOTION, views: int = 4, seed: int = 0,
+                  ks: tuple[int, ...] = (5, 10, 20), spaces: tuple[str, ...] = ("image", "world"),
+                  video: bool = True) -> dict[str, list[dict]]:
+    """Accuracy against latency: per space, a row per latency mode and K with the error and Accel
+    of what the pipeline delivers on the held-out motion suites (each with the card's noise level:
+    `MEDIAPIPE`) and, with `video`, the real-video error (pooled over the four views)."""
+    from ..refiner.config import LATENCIES as MODES
+    from ..refiner.latency import latency_frames
+    from .synth import MEDIAPIPE
+    out: dict[str, list[dict]] = {}
+    for space in spaces:
+        rows = out.setdefault(space, [])
+        acc_key = "Accel (px/frame²)" if space == "image" else "Accel (mm/frame²)"
+        for k in ks:
+            seqs = {n: SUITES[n].build(motion_dir, space, k, MEDIAPIPE[space], views, seed) for n in LATENCY_SUITES}
+            for latency in MODES:
+                refiner = pipeline_refiner(space, k, latency)
+                row = {"mode": latency, "k": k, "latency_frames": latency_frames(latency, k, refiner.q),
+                       "refiner": ("last keyframe held" if latency == "zero" else "linear interpolation")
+                       if refiner.is_linear else refiner.card.name}
+                for name in LATENCY_SUITES:
+                    model = refiner
+                    if not refiner.is_linear and SUITES[name].heldout_source:
+                        try:
+                            model = Refiner.load(heldout_path(refiner.card.name, SUITES[name].heldout_source),
+                                                 runtime="torch")
+                        except WeightsError:
+                            row[name] = None                  # no held-out model: not scored
+                            continue
+                    t = score(seqs[name], model, k, space)[REFINER]
+                    row[name] = (t[error_key(space)], t[acc_key])
+                if video:
+                    v = video_suite(refiner, space)["views"]["pooled"][REFINER]
+                    row["video"] = v["error (% box)" if space == "image" else "PA-MPJPE (mm)"]
+                rows.append(row)
+    return out
+
+
+def latency_markdown(table: dict[str, list[dict]]) -> str:
+    """The accuracy-against-latency section of docs/refiner.md."""
+    parts = ["## Accuracy against latency\n",
+             "What the pipeline delivers in each latency mode (`--latency`, the app's selector): the "
+             "accepted refiner of that mode where one exists, else its fallback (window and keyframe: "
+             "linear interpolation of the keyframes; zero: the last keyframe held). Error and Accel on "
+             "the held-out motion suites (MediaPipe-fitted noise; a model's LODO suites scored by its "
+             "held-out twin), real video pooled over the four views. Latency in frames (ms at 30 fps) "
+             "with every keyframe detected.\n"]
+    for space, rows in table.items():
+        unit = ("px", "px/frame²", "% box") if space == "image" else ("mm", "mm/frame²", "mm PA-MPJPE")
+        head = ["mode", "K", "latency", "refiner"] + [f"{n} error ({unit[0]})" for n in LATENCY_SUITES] + \
+               [f"{n} Accel ({unit[1]})" for n in LATENCY_SUITES] + ([f"video ({unit[2]})"] if "video" in rows[0] else [])
+        lines = [f"### {space} space\n", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+        for r in rows:
+            cell = lambda v, i: "–" if v is None else f"{v[i]:.1f}" if space == "world" or i == 0 else f"{v[i]:.2f}"
+            cells = [r["mode"], str(r["k"]), f"{r['latency_frames']} ({1000 * r['latency_frames'] / 30:.0f} ms)",
+                     r["refiner"]] + [cell(r[n], 0) for n in LATENCY_SUITES] + [cell(r[n], 1) for n in LATENCY_SUITES]
+            if "video" in r:
+                cells.append(f"{r['video']:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
 def heldout_path(card_name: str, source: str) -> Path:
     """Where the model of the same recipe trained without `source` lives."""
     return HELDOUT_DIR / f"{card_name}-without-{source}.json"
@@ -390,7 +464,7 @@ def views_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, sections: list[tuple[Path, dict]]) -> None:
+def write_doc(doc: Path, sections: list[tuple[Path, dict]], latency: dict | None = None) -> None:
     parts = [DOC_HEAD]
     for path, ev in sections:
         card = load_card(path)
@@ -398,6 +472,8 @@ def write_doc(doc: Path, sections: list[tuple[Path, dict]]) -> None:
         parts.append(f"## {card.describe()}\n\nWeights `weights/{path.with_suffix('.pt').name}`; windows every "
                      f"{ev['stride']} keyframes; {ev['noise']}. {status}.\n")
         parts += [suite_section(n, r) for n, r in ev["suites"].items()]
+    if latency is not None:
+        parts.append(latency_markdown(latency))
     extra = doc.with_name("refiner_notes.md")
     if extra.exists():
         parts.append(extra.read_text())
@@ -422,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-cards", action="store_true",
                     help="store each table in its model card (with --stride: also the stride the app uses)")
     ap.add_argument("--doc", type=Path, help="rewrite this markdown page with the tables")
+    ap.add_argument("--latency-table", action="store_true",
+                    help="also the accuracy-against-latency table (every mode, K = 5, 10, 20)")
     ap.add_argument("--deciwatch", type=Path, help="folder with DeciWatch npz files")
     ap.add_argument("--dataset", choices=sorted(DECIWATCH))
     ap.add_argument("--estimator", default="fcn")
@@ -458,8 +536,12 @@ def main(argv: list[str] | None = None) -> int:
     except (WeightsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    latency = None
+    if args.latency_table:
+        latency = latency_table(args.motion, args.views, args.seed)
+        print(latency_markdown(latency), flush=True)
     if args.doc and sections:
-        write_doc(args.doc, sections)
+        write_doc(args.doc, sections, latency)
         print(f"wrote {args.doc}")
     return 0
 

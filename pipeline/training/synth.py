@@ -127,9 +127,12 @@ class MotionAugment:
     mirror: bool = True                            # flip left/right half of the time
     reshape: bool = True                           # a random `BodyShape` per window
     edge_hold: float = 0.2                         # share of a window that may hold a clip's end pose
-    tumble: float = 0.3                            # share of windows with the body in a random 3D
+    tumble: float = 0.4                            # share of windows with the body in a random 3D
     # orientation about its hip mid-point (root path kept): lying, crawling, upside down, as in
     # rolls, flips and get-ups, which upright motion capture alone never shows
+    spin: float = 0.5                              # share of those whose orientation turns during
+    spin_rate: tuple[float, float] = (0.2, 1.5)    # the window, about a random axis, at this many
+    # turns per second (log-uniform): a back flip or a cartwheel turns about once in 0.7-1 s
 
 
 @dataclass(frozen=True)
@@ -332,18 +335,35 @@ class WindowSampler:
             measured[flip] = measured[flip][:, BODY12.mirror]
         tumble = np.flatnonzero(rng.random(n) < a.tumble)
         if len(tumble):
-            joints[tumble] = tumble_body(joints[tumble], Rotation.random(len(tumble), rng).as_matrix())
+            joints[tumble] = tumble_body(joints[tumble], spin_rotations(
+                len(tumble), np.arange(self.frames)[:, None] * frame_dt[tumble],
+                a, rng))
         for i in range(n):
             view = random_view(root_of(joints[i], BODY12), rng, self.camera)
             out[i] = to_space(joints[i], view, self.space)
         return out, measured, frame_dt
 
 
+def spin_rotations(n: int, seconds: np.ndarray, augment: MotionAugment,
+                   rng: np.random.Generator) -> np.ndarray:
+    """(T, N) video time of each frame (s) -> (N, T, 3, 3): a random orientation per window, which
+    for a `spin` share of them turns about a random axis at a steady random rate."""
+    start = Rotation.random(n, rng)
+    rate = np.exp(rng.uniform(*np.log(augment.spin_rate), size=n)) * (rng.random(n) < augment.spin)
+    axis = Rotation.random(n, rng).apply([1.0, 0.0, 0.0])                          # (N, 3) unit
+    angle = 2 * np.pi * rate * seconds                                              # (T, N)
+    turn = Rotation.from_rotvec((angle[..., None] * axis).reshape(-1, 3))          # (T*N,)
+    t = seconds.shape[0]
+    return (turn * Rotation.concatenate([start] * t)).as_matrix().reshape(t, n, 3, 3).swapaxes(0, 1)
+
+
 def tumble_body(joints: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """(N, T, J, 3) world joints, (N, 3, 3) rotations -> each window's body rotated about its hip
-    mid-point, frame by frame (the root path is kept, the posture turned)."""
+    """(N, T, J, 3) world joints, (N, 3, 3) or (N, T, 3, 3) rotations -> each window's body rotated
+    about its hip mid-point, frame by frame (the root path is kept, the posture turned)."""
     root = root_of(joints, BODY12)[..., None, :]                     # (N, T, 1, 3)
-    return (root + np.einsum("nij,ntkj->ntki", rot, joints - root)).astype(joints.dtype)
+    if rot.ndim == 3:
+        rot = np.broadcast_to(rot[:, None], (len(rot), joints.shape[1], 3, 3))
+    return (root + np.einsum("ntij,ntkj->ntki", rot, joints - root)).astype(joints.dtype)
 
 
 def corrupt_keyframes(clean: np.ndarray, k: int, noise: NoiseModel, rng: np.random.Generator,

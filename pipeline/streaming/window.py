@@ -28,35 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .continuity import PersonTrack
-from .estimators import PoseEstimate
-from .interpolate import fill_gaps
-from .refiner.windows import interpolation_matrix, taper, window_starts
-from .refiner.runtime import Refiner
-from .skeleton import MEDIAPIPE33, Skeleton
-
-
-@dataclass
-class FramePose:
-    """The pose of one video frame: image (J, 2) pixels, conf (J,), world (J, 3) metres or None;
-    NaN everywhere when there is no pose. `raw` is the estimator's own output on keyframes."""
-    index: int
-    time_s: float
-    keyframe: bool
-    detected: bool
-    image: np.ndarray
-    conf: np.ndarray
-    world: np.ndarray | None
-    raw: PoseEstimate | None = None
-
-    @property
-    def has_pose(self) -> bool:
-        return bool(np.isfinite(self.image).all())
-
-    @property
-    def filled(self) -> bool:
-        """A pose that rests on a missed keyframe filled from the detections around it."""
-        return self.has_pose and not self.detected
+from ..continuity import PersonTrack
+from ..estimators import PoseEstimate
+from ..interpolate import fill_gaps
+from ..refiner.windows import interpolation_matrix, taper, window_starts
+from ..refiner.runtime import Refiner
+from ..skeleton import MEDIAPIPE33, Skeleton
+from .pose import FramePose, RefinerStats
 
 
 @dataclass
@@ -81,15 +59,9 @@ class _Window:
     span: tuple[int, int] | None = None   # frames (from the window's start) it may write to; None: all
 
 
-@dataclass
-class RefinerStats:
-    windows: int = 0
-    seconds: float = 0.0
-    frames_out: int = 0
-    latency_frames: int = 0     # frames that arrived after the oldest frame of the last emission
-
-
 class StreamingRefiner:
+    """Window latency: every frame from the overlapping windows that cover it (module doc)."""
+
     def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
                  stride: int | None = None, max_gap: int | None = None, pin_keyframes: bool = True,
                  pin_world: bool = False, world_output: bool = True, batch: int = 1):

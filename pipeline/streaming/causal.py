@@ -1,0 +1,172 @@
+"""Streaming at keyframe or zero latency: each frame's pose from the one window that the refiner's
+latency mode assigns it (`pipeline.refiner.latency`), emitted as soon as that window exists.
+
+  keyframe  frames K(i-1)+1 ... K*i are emitted when keyframe i is estimated (at most K frames
+            late), from the window of keyframes i-Q ... i (frame 0 with keyframe 1's);
+  zero      frame n is emitted with its own push, from the window of keyframes i-Q ... i where
+            i = n // K: keyframes at or before n only, the frames after keyframe i predicted.
+At the start of a person's track the window holds its first keyframe in place of the missing
+ones, as `refine_causal` does for a file, so a stream and a file give the same poses.
+
+Missed detections are held (the latest detection of the same person stands in for the missed
+keyframe, at most `max_gap` frames) since the next one is not known yet; such frames are marked
+filled (`detected` False). A detection that cannot be the same person (`pipeline.continuity`)
+starts a new track: nothing of the previous person enters its windows, and in keyframe mode the
+frames between the two people get no pose. Non-body joints and the confidence follow the window's
+linear interpolation (at zero latency: the last keyframe held, as the interpolating fallback does).
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from ..continuity import PersonTrack
+from ..estimators import PoseEstimate
+from ..refiner.runtime import Refiner
+from ..skeleton import MEDIAPIPE33, Skeleton
+from .pose import FramePose, RefinerStats
+
+
+class CausalStreamingRefiner:
+    def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
+                 max_gap: int | None = None, pin_keyframes: bool = True, pin_world: bool = False,
+                 world_output: bool = True):
+        """As `StreamingRefiner` (window latency), for refiners of the keyframe or zero mode."""
+        cfg = image.card.config
+        if cfg.latency not in ("keyframe", "zero"):
+            raise ValueError(f"{image.card.name} is a {cfg.latency}-latency refiner: use StreamingRefiner")
+        if world is not None and (world.k, world.q, world.card.config.latency) != (cfg.k, cfg.q, cfg.latency):
+            raise ValueError(f"image weights have K={cfg.k}, Q={cfg.q}, {cfg.latency} latency but world "
+                             f"weights K={world.k}, Q={world.q}, {world.card.config.latency} latency")
+        self.image_refiner, self.world_refiner = image, world
+        self.latency, self.k, self.q = cfg.latency, cfg.k, cfg.q
+        self.stride = 1
+        self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
+        self.pin_keyframes, self.pin_world, self.world_output = pin_keyframes, pin_world, world_output
+        self.skeleton = skeleton
+        self.body = [skeleton.index(n) for n in image.skeleton.joints]
+        self._m = image.interp[cfg.emitted]              # (E, Q+1): eq. 1, the last keyframe held
+        self._emitted = cfg.emitted
+        self._history: deque[tuple[tuple[np.ndarray, ...], bool]] = deque(maxlen=self.q + 1)
+        self._last_detected: int | None = None     # keyframe index
+        self._track = PersonTrack(skeleton)
+        self._block: tuple[int, list[tuple[np.ndarray, ...]], list[bool]] | None = None
+        self._waiting: list[tuple[int, float]] = []     # keyframe mode: frames until the next keyframe
+        self._new_track = False                          # keyframe mode: the last keyframe began one
+        self._raw: dict[int, PoseEstimate | None] = {}
+        self._n = 0
+        self.stats = RefinerStats()
+
+    # -- input --------------------------------------------------------------------------------
+    def push(self, index: int, time_s: float, estimate: PoseEstimate | None = None) -> list[FramePose]:
+        """Add frame `index` (consecutive from 0); on keyframes pass the estimator's result."""
+        if index != self._n:
+            raise ValueError(f"expected frame {self._n}, got {index}")
+        self._n += 1
+        if index % self.k == 0:
+            self._add_keyframe(index // self.k, estimate, time_s)
+        if self.latency == "zero":
+            out = [self._emit(index, time_s)]
+        else:
+            self._waiting.append((index, time_s))
+            out = self._release() if index % self.k == 0 and index > 0 else []   # frame 0 waits too
+        if out:
+            self.stats.latency_frames = self._n - 1 - out[0].index
+        return out
+
+    def finish(self) -> list[FramePose]:
+        """End of the stream: the frames after the last keyframe (keyframe mode) hold its pose."""
+        out = [self._emit(f, t, tail=True) for f, t in self._waiting]
+        self._waiting = []
+        return out
+
+    @property
+    def frames_pending(self) -> int:
+        return len(self._waiting)
+
+    # -- keyframes and windows ----------------------------------------------------------------
+    def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
+        self._raw = {j: est}
+        i = self._last_detected
+        gap_ok = i is not None and (j - i) * self.k <= self.max_gap
+        self._new_track = False
+        if est is None:
+            if not (gap_ok and self._history):
+                self._history.clear()                       # nothing to hold: no pose until a detection
+                self._track.reset()
+            else:
+                self._history.append((self._history[-1][0], False))
+        else:
+            if not gap_ok:
+                self._track.reset()
+            if not self._track.follows(est.image, time_s):    # first detection, or somebody else
+                self._history.clear()
+                self._new_track = True
+            self._history.append((_values(est), True))
+            self._last_detected = j
+        self._block = (j, *self._refine()) if self._history else None
+
+    def _refine(self) -> tuple[list[np.ndarray], list[bool]]:
+        """The window ending at the newest keyframe -> its emitted frames (image, conf, world),
+        each (E, J, D), and whether each rests on detections only."""
+        held = [self._history[0]] * (self.q + 1 - len(self._history)) + list(self._history)
+        values = [v for v, _ in held]                                       # a track's start held
+        detected = [d for _, d in held]
+        kf = [np.stack([v[c] for v in values]) for c in range(3)]        # (Q+1, J, D)
+        out = [np.einsum("eq,q...->e...", self._m, x) for x in kf]         # all joints interpolated
+        t0 = time.perf_counter()
+        pin = np.array(detected)                  # detected keyframes keep their input, if asked
+        for refiner, c, pinned in ((self.image_refiner, 0, self.pin_keyframes),
+                                   (self.world_refiner, 2, self.pin_world)):
+            if refiner is None or not np.isfinite(kf[c]).all():
+                continue
+            window = refiner.refine_windows(kf[c][None][:, :, self.body], pin[None] if pinned else None)[0]
+            out[c][:, self.body] = window[self._emitted]
+            self.stats.windows += 1
+        self.stats.seconds += time.perf_counter() - t0
+        if self.latency == "keyframe":                   # frames between the last two keyframes
+            return out, detected[-2:]
+        return out, [detected[-1]]
+
+    # -- output -------------------------------------------------------------------------------
+    def _release(self) -> list[FramePose]:
+        """Keyframe mode, keyframe just added: emit the frames since the previous keyframe."""
+        out = [self._emit(f, t) for f, t in self._waiting]
+        self._waiting = []
+        return out
+
+    def _emit(self, f: int, time_s: float, tail: bool = False) -> FramePose:
+        n = len(self.skeleton)
+        image, conf, world = np.full((n, 2), np.nan), np.full(n, np.nan), np.full((n, 3), np.nan)
+        detected, j = False, f // self.k
+        raw = self._raw.get(j) if f % self.k == 0 else None
+        if self._block is not None:
+            start, poses, flags = self._block
+            if self.latency == "zero":
+                e = f - self.k * start
+            elif tail:
+                e = len(poses[0]) - 1                     # after the last keyframe: held
+            else:
+                e = f - self.k * (start - 1)              # frames K(i-1) .. K*i of the block
+            across = self.latency == "keyframe" and self._new_track and 0 < e < len(poses[0]) - 1
+            if 0 <= e < len(poses[0]) and not across:
+                image, conf, world = (p[e] for p in poses)
+                detected = all(flags) if self.latency == "keyframe" and not tail else flags[-1]
+        if raw is not None:                               # a detected keyframe
+            raw_image, raw_conf, raw_world = _values(raw)
+            if self.pin_keyframes:
+                image, conf = raw_image, raw_conf
+            if self.pin_world:
+                world = raw_world
+        self.stats.frames_out += 1
+        return FramePose(f, time_s, f % self.k == 0, detected, np.asarray(image, np.float32),
+                         np.asarray(conf, np.float32),
+                         np.asarray(world, np.float32) if self.world_output else None, raw)
+
+
+def _values(e: PoseEstimate) -> tuple[np.ndarray, ...]:
+    """(image (J, 2), conf (J,), world (J, 3); NaN without world landmarks), float32."""
+    world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
+    return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)
