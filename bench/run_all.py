@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402
 import app_speed  # noqa: E402
 import cluster  # noqa: E402
+import live_latency  # noqa: E402
 import memory  # noqa: E402
 import mmpose_speed  # noqa: E402
 import refiner_cost  # noqa: E402
@@ -104,7 +105,7 @@ def main() -> int:
     print("noise_fit done", flush=True)
     results = {"speed": speed.run(), "refiner": refiner_cost.run(), "accuracy": accuracy.run(),
                "memory": memory.run(), "training": train_time.run(), "startup": startup.run(),
-               "app_speed": app_speed.run(), "cluster": cluster.run()}
+               "app_speed": app_speed.run(), "live_latency": live_latency.run(), "cluster": cluster.run()}
     from pipeline.estimators.mmpose import available as mmpose_available
     if mmpose_available():                      # the optional install (make bench installs it)
         results["mmpose"] = mmpose_speed.run()
@@ -137,6 +138,12 @@ is the faster of two runs. Raw numbers: `benchmarks.json`.
 {app_speed.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
 
 {app_speed.markdown(results['app_speed'])}
+
+## A live source in the app: latency modes
+
+{live_latency.__doc__.split(chr(10) + chr(10), 2)[2].strip()}
+
+{live_latency.markdown(results['live_latency'])}
 
 ## mmpose: a heavy estimator on keyframes
 
