@@ -408,7 +408,8 @@ class PipelineWorker(QThread):
         picker = None if info.live else DisplayPicker(self._display_interval(), info.frame_count)
         self._picker = picker
         passed: list[FrameItem] = []                 # processed, not shown: sent in batches
-        run = pipe.run(source, want_pixels=picker if picker is not None else True, stop=lambda: self._interrupt)
+        run = pipe.run(source, want_pixels=picker if picker is not None else True,
+                       stop=lambda: self._interrupt)
         try:
             while True:
                 waited = time.perf_counter()
