@@ -1,8 +1,9 @@
 """What the worker tells the GUI, and the bounded queue it goes through.
 
 Frames (`FrameItem`) are bounded: a file source waits for room (never drops one), a live source
-drops the oldest waiting frame. Events (run started / ended, errors, settings applied) are few and
-always go in, in order with the frames around them, so the GUI sees a run end after its last frame.
+drops the oldest waiting frame. Events (run started / ended, errors, settings applied, the poses of
+frames processed but not shown) are few and always go in, in order with the frames around them, so
+the GUI sees a run end after its last frame.
 The GUI only ever takes items without waiting.
 """
 from __future__ import annotations
@@ -77,6 +78,14 @@ class FrameItem:
 
 
 @dataclass(frozen=True)
+class FramesPassed:
+    """Frames processed but not shown, in order, each with its pose, snapshot and held detection
+    (`image` None): a file processed as fast as possible shows only the frames the screen can
+    (see `DisplayPicker`); the plots still get every pose. An event: it never waits for room."""
+    items: tuple[FrameItem, ...]
+
+
+@dataclass(frozen=True)
 class RunStarted:
     info: RunInfo
 
@@ -127,7 +136,7 @@ class PlaylistChanged:
     names: tuple[str, ...]
 
 
-Event = RunStarted | RunEnded | Connecting | OpenFailed | Notice | Configured | PlaylistChanged
+Event = FramesPassed | RunStarted | RunEnded | Connecting | OpenFailed | Notice | Configured | PlaylistChanged
 Item = FrameItem | Event
 
 

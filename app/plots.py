@@ -70,6 +70,7 @@ class _TimePlot(QWidget):
         self.cursor.hide()
         self.plot.addItem(self.cursor, ignoreBounds=True)
         self._dirty = False
+        self._x_range: tuple[float, float, float] | None = None    # (start, end, padding) set last
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._flush)
         self._timer.start(100)
@@ -84,6 +85,7 @@ class _TimePlot(QWidget):
     def start(self, info: RunInfo) -> None:
         self.info = info
         self.cursor.hide()
+        self._x_range = None
         self._reset()
         self._dirty = True
 
@@ -104,10 +106,13 @@ class _TimePlot(QWidget):
         self.redraw()
         last = self._last_time()
         if self.info.live:
-            self.plot.setXRange(max(0.0, last - LIVE_WINDOW_S), max(LIVE_WINDOW_S, last), padding=0)
+            x_range = (max(0.0, last - LIVE_WINDOW_S), max(LIVE_WINDOW_S, last), 0.0)
         else:
             duration = (self.info.frame_count or 0) / self.info.fps
-            self.plot.setXRange(0, max(duration, last, 1.0), padding=0.01)
+            x_range = (0.0, max(duration, last, 1.0), 0.01)
+        if x_range != self._x_range:       # a file's stays put: setting it again relays the axes out
+            self._x_range = x_range
+            self.plot.setXRange(*x_range[:2], padding=x_range[2])
 
     def _reset(self) -> None:
         """Forget the data (a new run)."""

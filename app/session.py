@@ -2,8 +2,11 @@
 exported and browsed. Views call the intent methods and listen to the signals; nothing here waits
 on the worker: a timer takes what is ready from the display queue and paces it.
 
-Browsing: the frames of a file's run (all of them once it is over; those shown so far while it
-is paused) can be revisited with `seek` / `step`: the worker decodes the frame again and sends
+Real-time pacing off, a file is processed as fast as possible and only the frames the screen can
+show are shown; the others' poses come in order as `frames_passed` (for the plots).
+
+Browsing: the frames of a file's run (all of them once it is over; those processed so far while
+it is paused) can be revisited with `seek` / `step`: the worker decodes the frame again and sends
 it with the poses the run kept, without running the estimator.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from pipeline.config import PipelineConfig
 
-from .channel import (Configured, Connecting, DisplayQueue, FrameItem, Notice, OpenFailed,
+from .channel import (Configured, Connecting, DisplayQueue, FrameItem, FramesPassed, Notice, OpenFailed,
                       PlaylistChanged, RunEnded, RunInfo, RunStarted, Snapshot)
 from .export import ExportJob
 from .worker import PipelineWorker, Spec
@@ -29,6 +32,7 @@ class Session(QObject):
     """Owns the worker thread, the display queue and the last finished run; see the module doc."""
     run_started = Signal(object)          # RunInfo
     frame_shown = Signal(object)          # FrameItem, in display order
+    frames_passed = Signal(tuple)         # FrameItems processed, not shown (no image), in order
     frame_browsed = Signal(object)        # FrameItem of a seek (the run's kept poses)
     position_changed = Signal(int, int)   # frame on screen, frames that can be browsed
     connecting = Signal(str, float)       # source name, timeout in seconds
@@ -121,8 +125,11 @@ class Session(QObject):
         self.seek(self.position + frames)
 
     def set_realtime(self, on: bool) -> None:
+        """Files at their own pace, every frame shown; off: as fast as they are processed,
+        showing as many frames as the screen can (the others' poses still reach the plots)."""
         self.realtime = on
         self._clock = None
+        self.worker.set_realtime(on)
 
     def export(self, path: str | Path) -> None:
         """Write the current video's poses to `path`; during a run, once the run is over."""
@@ -204,7 +211,11 @@ class Session(QObject):
             self.stats_changed.emit(self.info, item.snapshot)
 
     def _handle(self, event: object) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, FramesPassed):
+            if self.info is not None and not self.info.live:      # browsable, though not shown
+                self.browsable = max(self.browsable, event.items[-1].pose.index + 1)
+            self.frames_passed.emit(event.items)
+        elif isinstance(event, RunStarted):
             self.info, self.snapshot, self._clock = event.info, None, None
             self.browsable = 0
             self._set_position(-1)

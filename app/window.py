@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
                                         "Stop (the poses so far are kept) and clear the queue")
         self.realtime_action = self._action("Real time", self.session.set_realtime,
                                             tip="Files: show frames at the video's own pace "
-                                                "(off: as fast as they are processed)")
+                                                "(off: as fast as they are processed, showing as many as the screen can)")
         self.realtime_action.setCheckable(True)
         self.export_action = self._action("Export CSV…", self._export_dialog, SP.SP_DialogSaveButton,
                                           "Ctrl+E", "Export the current video's refined poses to CSV")
@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         s = self.session
         s.run_started.connect(self._run_started)
         s.frame_shown.connect(self._frame_shown)
+        s.frames_passed.connect(self._frames_passed)
         s.frame_browsed.connect(self._frame_browsed)
         s.position_changed.connect(self.timeline.set_position)
         s.connecting.connect(self._connecting)
@@ -332,6 +333,12 @@ class MainWindow(QMainWindow):
         self.view3d.set_pose(item.pose.world, item.pose.keyframe, item.pose.filled)
         self.trajectory.add(item.pose)
         self.flops_plot.add(item.pose)
+
+    def _frames_passed(self, items: tuple[FrameItem, ...]) -> None:
+        """Frames processed but not shown (a file as fast as possible): the plots get their poses."""
+        for item in items:
+            self.trajectory.add(item.pose)
+            self.flops_plot.add(item.pose)
 
     def _frame_browsed(self, item: FrameItem) -> None:
         """A frame of the processed run, revisited: drawn with its kept poses; the plots mark it."""

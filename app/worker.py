@@ -4,7 +4,11 @@ The GUI thread calls the intent methods (they only put a command in a queue and 
 reads what comes out of the `DisplayQueue`. The worker owns everything slow: sources, the
 estimator, the refiners and the pipeline. It plays a playlist of sources one after another,
 reading commands between frames; display frames wait in the worker, downscaled, until their
-refined pose is final, and go out together with it. Cameras and streams are opened on a helper
+refined pose is final, and go out together with it. A file processed as fast as possible (real-time
+pacing off) shows only the frames a screen can: at most one per `fast_display_s` of processing
+(`DisplayPicker`, like a video player fast-forwarding); the others are not decoded to pixels
+(keyframes aside) and their poses go out in batches (`FramesPassed`) for the plots. Every frame's
+pose is kept in the run's track either way. Cameras and streams are opened on a helper
 thread, so Stop cancels a connection that hangs. After (or while paused in) a file's run, a seek
 decodes the frame asked for again and sends it with the poses kept in the run's track: browsing
 never runs the estimator.
@@ -12,6 +16,7 @@ never runs the estimator.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import traceback
 from collections import Counter, deque
@@ -29,7 +34,7 @@ from pipeline.process import KeyframePipeline, RunStats, pipeline_flops
 from pipeline.refiner.runtime import Refiner, load_card
 from pipeline.io.sources import STREAM_TIMEOUT_S, BackgroundOpen, FrameSeeker, SourceError, VideoSource
 
-from .channel import (Configured, Connecting, DisplayQueue, FrameItem, Notice, OpenFailed,
+from .channel import (Configured, Connecting, DisplayQueue, FrameItem, FramesPassed, Notice, OpenFailed,
                       PlaylistChanged, RunEnded, RunInfo, RunStarted, Snapshot)
 from .export import sidecar_meta
 from .track import PoseTrack
@@ -59,6 +64,49 @@ def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
     return f"{name(image)} + " + (name(world) if world is not None else "3D interpolated")
 
 
+class DisplayPicker:
+    """Which frames of a file's run are shown: all of them (`interval_s` None), or, processing as
+    fast as possible, at most one per `interval_s` seconds of processing, plus the last frame (by
+    the header's `frame_count`) so that a run ends on its last picture. Frame 0 is always shown
+    (a source decodes it when it opens).
+
+    The reader calls it (`need_pixels`, on its thread, once per frame in order, a few frames
+    ahead of processing: it waits for room, so its pace is the processing's); the worker then
+    asks `shown(index)` of each frame it gets. `interval_s` may be changed at any time (the
+    "Real time" action, mid-run)."""
+
+    def __init__(self, interval_s: float | None, frame_count: int | None = None,
+                 clock=time.perf_counter):
+        self.interval_s = interval_s
+        self._last_index = frame_count - 1 if frame_count else None
+        self._clock = clock
+        self._chosen_at = clock()                 # frame 0's
+        self._chosen = {0}
+        self._asked: tuple[int, bool] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, index: int) -> bool:
+        """Decode frame `index` to be shown? (the reader's thread)"""
+        if self._asked is not None and self._asked[0] == index:    # asked again (a looping file)
+            return self._asked[1]
+        now, interval = self._clock(), self.interval_s
+        show = interval is None or now - self._chosen_at >= interval or index == self._last_index
+        if show:
+            self._chosen_at = now
+            with self._lock:
+                self._chosen.add(index)
+        self._asked = (index, show)
+        return show
+
+    def shown(self, index: int) -> bool:
+        """Was frame `index` picked to be shown? (each index asked once, by the worker)"""
+        with self._lock:
+            if index in self._chosen:
+                self._chosen.discard(index)
+                return True
+            return False
+
+
 class PipelineWorker(QThread):
     """Plays sources through the keyframe pipeline; see the module docstring."""
 
@@ -81,6 +129,9 @@ class PipelineWorker(QThread):
         self._seek_to: int | None = None        # the newest frame asked for by a seek
         self._browse: tuple[RunInfo, PoseTrack] | None = None    # the file run that can be browsed
         self._seeker: FrameSeeker | None = None
+        self._realtime = True                   # files shown at their pace: every frame decoded
+        self.fast_display_s = 1 / 60            # else: at most one frame shown per this long
+        self._picker: DisplayPicker | None = None   # the current file run's
 
     # -- intents (GUI thread; never wait) --------------------------------------------------------
     def configure(self, cfg: PipelineConfig) -> None:
@@ -100,6 +151,11 @@ class PipelineWorker(QThread):
     def restart(self) -> None:
         """Play the current (or last) source again from its start."""
         self._commands.put(("restart", None))
+
+    def set_realtime(self, on: bool) -> None:
+        """Files: every frame is shown (the session paces them), or, off (as fast as possible),
+        only as many as the screen can show (see `DisplayPicker`); also mid-run."""
+        self._commands.put(("realtime", on))
 
     def stop(self) -> None:
         """End the current run (its poses are kept) and clear the queue; cancels a connection."""
@@ -161,6 +217,14 @@ class PipelineWorker(QThread):
             self._paused = False
         elif name == "seek":
             self._seek()
+        elif name == "realtime":
+            self._realtime = bool(arg)
+            if self._picker is not None:
+                self._picker.interval_s = self._display_interval()
+
+    def _display_interval(self) -> float | None:
+        """DisplayPicker's interval for a file run now: None (every frame) in real time."""
+        return None if self._realtime else self.fast_display_s
 
     def _poll(self) -> None:
         """Handle the commands that came in; while paused, wait for the next ones."""
@@ -340,7 +404,12 @@ class PipelineWorker(QThread):
         frames: dict[int, np.ndarray | None] = {}
         held: tuple[int, PoseEstimate | None] | None = None      # the last keyframe's detection
         self._latencies: Counter[int] = Counter()
-        run = pipe.run(source, want_pixels=True, stop=lambda: self._interrupt)
+        # a live source shows every frame it keeps (its reader decodes them all anyway)
+        picker = None if info.live else DisplayPicker(self._display_interval(), info.frame_count)
+        self._picker = picker
+        passed: list[FrameItem] = []                 # processed, not shown: sent in batches
+        run = pipe.run(source, want_pixels=picker if picker is not None else True,
+                       stop=lambda: self._interrupt)
         try:
             while True:
                 waited = time.perf_counter()
@@ -352,7 +421,7 @@ class PipelineWorker(QThread):
                     return None
                 except SourceError as e:         # truncated file, lost camera: poses all yielded
                     return str(e)
-                if frame is not None:
+                if frame is not None and (picker is None or picker.shown(frame.index)):
                     frames[frame.index] = self._downscale(frame.image)
                 for pose in poses:
                     track.append(pose)
@@ -362,11 +431,24 @@ class PipelineWorker(QThread):
                         self._latencies[latency] += 1
                     if pose.keyframe:
                         held = (pose.index, pose.raw)
-                    item = FrameItem(pose, frames.pop(pose.index, None),
-                                     Snapshot.of(stats, latency, self._max_latency), held)
+                    image = frames.pop(pose.index, None)
+                    item = FrameItem(pose, image, Snapshot.of(stats, latency, self._max_latency), held)
+                    if image is None and picker is not None:
+                        passed.append(item)
+                        continue
+                    self._pass(passed)                   # the frames before this one first
                     self._show(item, info.live, stats)
+                self._pass(passed)
         finally:
             run.close()
+            self._picker = None
+
+    def _pass(self, items: list[FrameItem]) -> None:
+        """Send the poses of frames processed but not shown (a stopped run's are kept only in
+        its track, like its frames not shown), and empty `items`."""
+        if items and not self._interrupt:
+            self.output.put_event(FramesPassed(tuple(items)))
+        items.clear()
 
     def _show(self, item: FrameItem, live: bool, stats: RunStats) -> None:
         """Hand a frame to the GUI: a live source never waits (stale frames go), a file always does."""

@@ -100,15 +100,21 @@ class KeyframePipeline:
         """Worst-case frames between a frame's arrival and its refined pose (misses aside)."""
         return latency_frames(self.latency, self.k, self.q)
 
-    def run(self, source: VideoSource, want_pixels: bool = False,
+    def run(self, source: VideoSource, want_pixels: bool | Callable[[int], bool] = False,
             stop: Callable[[], bool] | None = None) -> Iterator[tuple[Frame | None, list[FramePose]]]:
         """Yields (frame, poses finished by it) per frame, then (None, the rest) at the end.
+
+        Keyframes are always decoded to pixels; other frames only where `want_pixels` says so:
+        True (all), False (none), or a function of the frame index, called once per frame, in
+        order, on the reader's thread (ahead of the frames yielded), e.g. to pick display frames.
+        A frame without pixels has `image` None.
 
         A SourceError (truncated file, lost camera) is raised after the poses of every frame
         read so far have been yielded."""
         k, st = self.k, self.stats
         st.started, cpu_start = time.perf_counter(), time.process_time()
-        reader = ThreadedReader(source, need_pixels=lambda i: want_pixels or i % k == 0)
+        want = want_pixels if callable(want_pixels) else lambda i: want_pixels
+        reader = ThreadedReader(source, need_pixels=lambda i: want(i) or i % k == 0)
         frames = reader.frames()
         error: SourceError | None = None
         try:

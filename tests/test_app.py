@@ -1,5 +1,6 @@
 """The desktop app, offscreen, on real videos with the real pipeline (nothing mocked): every frame
-gets its refined pose on screen, the readout shows measured numbers, drops queue videos, bad
+gets its refined pose (on screen in real time; as fast as possible, the frames shown are those the
+screen can show and the others' poses still reach the plots), the readout shows measured numbers, drops queue videos, bad
 inputs give messages and leave the app usable, exports are whole CSVs in the headless schema."""
 import json
 import re
@@ -22,6 +23,7 @@ from app.views import PoseView3D
 from app.window import DEMO_VIDEO, MainWindow
 from pipeline.config import PipelineConfig, load_refiners
 from pipeline.io.export import columns
+from pipeline.io.sources import VideoSource
 from pipeline.paths import VIDEO_DIR, WEIGHTS_DIR
 from pipeline.process import process_video
 from pipeline.skeleton import MEDIAPIPE33
@@ -64,12 +66,15 @@ def window(qtbot, tmp_path):
 
 
 class Recorder:
-    """Everything the session tells the views."""
+    """Everything the session tells the views: `frames` shown; `items`, every frame processed
+    (shown, or passed without a picture), in the order the GUI got them."""
 
     def __init__(self, window: MainWindow):
         s = window.session
-        self.frames, self.started, self.ended, self.messages = [], [], [], []
+        self.frames, self.items, self.started, self.ended, self.messages = [], [], [], [], []
         s.frame_shown.connect(self.frames.append)
+        s.frame_shown.connect(self.items.append)
+        s.frames_passed.connect(self.items.extend)
         s.run_started.connect(self.started.append)
         s.run_ended.connect(self.ended.append)
         s.message.connect(lambda text, error: self.messages.append((text, error)))
@@ -102,14 +107,21 @@ def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbo
     qtbot.waitUntil(lambda: rec.messages and "exported" in rec.messages[-1][0], timeout=120_000)
     result = rec.ended[0]
 
-    # every frame shown once, in order, with its own refined pose and a display image
+    # real-time pacing off: every frame processed once, in order, with its own refined pose,
+    # which reaches the plots; the frames shown (those the screen can show) in order, from the
+    # first to the last, each with its picture; the others have none
     n = 230
-    assert [f.pose.index for f in rec.frames] == list(range(n))
-    assert [f.pose.index for f in rec.frames if f.pose.keyframe] == list(range(0, n, 10))
+    assert [f.pose.index for f in rec.items] == list(range(n))
+    assert [f.pose.index for f in rec.items if f.pose.keyframe] == list(range(0, n, 10))
+    shown = [f.pose.index for f in rec.frames]
+    assert shown == sorted(set(shown)) and shown[0] == 0 and shown[-1] == n - 1
     assert all(f.image is not None and f.image.shape == (540, 960, 3) for f in rec.frames)
-    with_pose = [f.pose.index for f in rec.frames if f.pose.has_pose]
+    assert sum(f.image is None for f in rec.items) == n - len(shown)
+    with_pose = [f.pose.index for f in rec.items if f.pose.has_pose]
     assert len(with_pose) > 100 and with_pose[-1] == n - 1          # a person from about frame 60
     assert result.error is None and not result.stopped and len(result.track) == n
+    for f in rec.items:                                             # the poses the run kept
+        np.testing.assert_array_equal(f.pose.image, result.track.pose(f.pose.index).image)
     assert window.video.item.pose.index == n - 1
     assert window.trajectory.refined.n == n and window.flops_plot.frames.n == n
 
@@ -141,10 +153,46 @@ def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbo
     assert not list(csv.parent.glob(".*partial"))
 
 
-def test_export_after_the_run_equals_the_headless_csv(window, qtbot, tmp_path):
+def test_as_fast_as_possible_decodes_only_the_frames_shown_and_exports_the_headless_csv(
+        window, qtbot, tmp_path, monkeypatch):
+    """Real-time pacing off, at most one frame is shown per `fast_display_s` of processing (here
+    one a second, to see it on any machine): only those and the keyframes are decoded to pixels;
+    every frame is still processed, its pose sent (for the plots), kept and exported as headless
+    writes it, and a frame not shown can be browsed after the run."""
+    decoded = []                                 # frames the run decoded to pixels
+    original = VideoSource.frames
+
+    def frames(self, need_pixels=lambda i: True):
+        for frame in original(self, need_pixels):
+            if frame.image is not None:
+                decoded.append(frame.index)
+            yield frame
+
+    monkeypatch.setattr(VideoSource, "frames", frames)
     rec = Recorder(window)
+    times = []
+    window.session.run_started.connect(lambda info: times.append(time.monotonic()))
+    window.session.run_ended.connect(lambda result: times.append(time.monotonic()))
+    window.session.worker.fast_display_s = 1.0
     window.open_files([CARPHONE])
-    wait_ended(qtbot, rec)
+    result = wait_ended(qtbot, rec)
+    n = 120
+    shown = [f.pose.index for f in rec.frames]
+    assert [f.pose.index for f in rec.items] == list(range(n)) and len(result.track) == n
+    assert shown[0] == 0 and shown[-1] == n - 1 and shown == sorted(set(shown))
+    assert len(shown) <= times[1] - times[0] + 2 and len(shown) < n // 2, shown
+    assert sorted(set(decoded)) == sorted(set(shown) | set(range(0, n, 10)))
+    assert all(f.image is not None for f in rec.frames)
+    assert window.trajectory.refined.n == n and window.flops_plot.frames.n == n
+    hidden = next(i for i in range(n // 2, n) if i not in shown)        # browse one not shown
+    with qtbot.waitSignal(window.session.frame_browsed, timeout=30_000) as browsed:
+        window.session.seek(hidden)
+    item = browsed.args[0]
+    cap = cv2.VideoCapture(str(CARPHONE))
+    picture = [cap.read()[1] for _ in range(hidden + 1)][-1]
+    assert item.pose.index == hidden and window.video.item is item
+    np.testing.assert_array_equal(item.image, picture)
+    np.testing.assert_array_equal(item.pose.image, result.track.pose(hidden).image)
     gui_csv = tmp_path / "gui" / "carphone.csv"
     with qtbot.waitSignal(window.session.export_finished, timeout=60_000) as done:
         window.export_csv(gui_csv)
@@ -184,7 +232,7 @@ def test_dropping_several_files_queues_them(window, qtbot, clips):
     assert queued_at_start == ["queued: 1", ""]
     for result in rec.ended:
         assert result.error is None and len(result.track) == 40
-    assert [f.pose.index for f in rec.frames] == list(range(40)) * 2
+    assert [f.pose.index for f in rec.items] == list(range(40)) * 2
 
 
 def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_path, clips):
@@ -206,7 +254,7 @@ def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_pa
     assert any("camera 7 could not be opened" in m and "playing the bundled demo first.mp4" in m
                for m in rec.errors())
     assert rec.started[0].name == "first.mp4" and len(rec.ended[0].track) == 40
-    assert [f.pose.index for f in rec.frames] == list(range(40))
+    assert [f.pose.index for f in rec.items] == list(range(40))
 
 
 def test_stream_lost_mid_run_keeps_the_poses_and_offers_export(window, qtbot, tmp_path):

@@ -1,7 +1,8 @@
 """Moving through a processed video, and what the window marks on it: the demo is processed once
-in a window (offscreen, real pipeline), exported, then browsed with the seek bar and the keys. A
-browsed frame must be that frame (the image shown while processing) with that frame's CSV row,
-and nothing is estimated again. Also: no pose drawn between the two people of the demo, filled
+in a window (offscreen, real pipeline, as fast as possible: only the frames the screen can show
+are shown while processing), exported, then browsed with the seek bar and the keys. A browsed
+frame must be that frame (the image shown while processing, or the video's frame downscaled the
+same way) with that frame's CSV row, and nothing is estimated again. Also: no pose drawn between the two people of the demo, filled
 frames marked in the overlay and the plot, the latency and progress readouts, the plots' legends
 and axes, keyboard shortcuts whatever has the focus, K changed while stopped, and a stream that
 never answers (connecting, Stop, timeout with the reason)."""
@@ -10,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,7 +80,7 @@ def test_no_drawn_pose_lies_between_the_two_people(demo):
     """The woman walks out on the left (last found at frame 180), the man is found on the right
     at frame 200: before, a pose slid ~1,100 px across the empty wall between them."""
     window, rec, df, _ = demo
-    shown = {f.pose.index: f.pose for f in rec.frames}
+    shown = {f.pose.index: f.pose for f in rec.items}                 # every frame's pose
     assert sorted(shown) == list(range(N))
     assert not any(shown[i].has_pose for i in range(181, 200))
     centre = lambda p: p.image[[23, 24]].mean(0)                       # the hips
@@ -102,13 +104,24 @@ def test_seek_bar_and_keys_show_each_frame_with_its_csv_row_without_estimating(d
     import pipeline.estimators.mediapipe as mp_module
     monkeypatch.setattr(mp_module.MediaPipePose, "estimate", lambda *a: estimated.append(a))
     shown_while_processing = {f.pose.index: f for f in rec.frames}
+    wanted = (150, 151, 149, 65, 190, N - 1, 0, 42)
+    cap = cv2.VideoCapture(str(DEMO_VIDEO))                 # the pictures of the frames browsed
+    pictures = {}
+    for i in range(max(wanted) + 1):
+        ok, image = cap.read()
+        if i in wanted:
+            pictures[i] = window.session.worker._downscale(image)
+    cap.release()
+    assert {0, N - 1} <= set(shown_while_processing)
     window.activateWindow()
 
     def check(i: int) -> FrameItem:
         item = browse(window, i)
         assert item.pose.index == i and window.timeline.slider.value() == i
         assert f"frame {i} / {N - 1}" in window.timeline.label.text()
-        np.testing.assert_array_equal(item.image, shown_while_processing[i].image)   # that frame
+        np.testing.assert_array_equal(item.image, pictures[i])                       # that frame
+        if i in shown_while_processing:                                              # as shown
+            np.testing.assert_array_equal(item.image, shown_while_processing[i].image)
         expected = csv_pose(df, i)
         assert np.isnan(item.pose.image).all() == np.isnan(expected).all()
         np.testing.assert_allclose(item.pose.image, expected, atol=0.006)            # its CSV row
@@ -145,7 +158,7 @@ def test_seek_bar_and_keys_show_each_frame_with_its_csv_row_without_estimating(d
 
 def test_filled_frames_are_drawn_dashed_with_a_tag_and_dashed_in_the_plot(demo):
     window, rec, df, _ = demo
-    filled = {f.pose.index for f in rec.frames if f.pose.filled}
+    filled = {f.pose.index for f in rec.items if f.pose.filled}
     csv_filled = set(df.frame[df.left_hip_x.notna() & (df.detected == 0)])
     assert filled == csv_filled and len(filled) >= 10
     t, x = window.trajectory._x.getData()
@@ -170,7 +183,7 @@ def test_latency_and_progress_readouts_agree_with_the_readme(demo):
     window, rec, _, progress = demo
     r = window.readout
     k, q = 10, load_refiners(PipelineConfig(k=10))[0].q        # Q=1 where the app interpolates
-    latency = [f.snapshot.latency_frames for f in rec.frames]
+    latency = [f.snapshot.latency_frames for f in rec.items]
     worst = k * q + k
     assert max(latency[:200]) == worst                # keyframes 70 and 190 were missed
     typical = int(r.value("latency").split()[0])

@@ -92,3 +92,26 @@ def test_track_keeps_every_pose_and_gives_it_back():
         np.testing.assert_array_equal(a.world, b.world)
     with pytest.raises(ValueError, match="expected the pose of frame 600"):
         track.append(pose(700))
+
+
+def test_display_picker_shows_one_frame_per_interval_the_first_and_the_last():
+    """Processing as fast as possible, the reader asks for each frame's pixels: a frame is picked
+    when `interval_s` has passed since the last one picked (frame 0 is, on opening), and the
+    header's last frame always is; in real time (None) every frame is. The worker then asks
+    `shown` once per frame."""
+    from app.worker import DisplayPicker
+    now = [0.0]
+    picker = DisplayPicker(0.016, frame_count=100, clock=lambda: now[0])
+    picked = []
+    for i in range(1, 100):                  # processing at 5 ms a frame
+        now[0] = 0.005 * i
+        if picker(i):
+            picked.append(i)
+        assert picker(i) == (i in picked)    # asked again (a looping file): the same answer
+    assert picked[:3] == [4, 8, 12] and picked[-1] == 99
+    assert all(b - a == 4 for a, b in zip(picked, picked[1:-1]))
+    shown = [i for i in range(100) if picker.shown(i)]
+    assert shown == [0] + picked and not any(picker.shown(i) for i in range(100))
+    picker.interval_s = None                 # "Real time" turned on mid-run: every frame
+    assert all(picker(i) for i in range(100, 110))
+    assert [i for i in range(100, 110) if picker.shown(i)] == list(range(100, 110))
