@@ -340,6 +340,7 @@ def latency_table(motion_dir: Path = DEFAULT_MOTION, views: int = 4, seed: int =
                 row = {"mode": latency, "k": k, "latency_frames": latency_frames(latency, k, refiner.q),
                        "refiner": ("last keyframe held" if latency == "zero" else "linear interpolation")
                        if refiner.is_linear else refiner.card.name}
+                extra = dict(row, refiner="constant velocity (for comparison)") if latency == "zero" else None
                 for name in LATENCY_SUITES:
                     model = refiner
                     if not refiner.is_linear and SUITES[name].heldout_source:
@@ -349,12 +350,18 @@ def latency_table(motion_dir: Path = DEFAULT_MOTION, views: int = 4, seed: int =
                         except WeightsError:
                             row[name] = None                  # no held-out model: not scored
                             continue
-                    t = score(seqs[name], model, k, space)[REFINER]
-                    row[name] = (t[error_key(space)], t[acc_key])
+                    t = score(seqs[name], model, k, space)
+                    row[name] = (t[REFINER][error_key(space)], t[REFINER][acc_key])
+                    if extra is not None:
+                        cv = t["constant velocity"]
+                        extra[name] = (cv[error_key(space)], cv[acc_key])
                 if video:
-                    v = video_suite(refiner, space)["views"]["pooled"][REFINER]
-                    row["video"] = v["error (% box)" if space == "image" else "PA-MPJPE (mm)"]
-                rows.append(row)
+                    v = video_suite(refiner, space)["views"]["pooled"]
+                    metric = "error (% box)" if space == "image" else "PA-MPJPE (mm)"
+                    row["video"] = v[REFINER][metric]
+                    if extra is not None:
+                        extra["video"] = v["constant velocity"][metric]
+                rows += [row] + ([extra] if extra is not None else [])
     return out
 
 
