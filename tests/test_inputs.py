@@ -4,6 +4,7 @@ answers, images and audio files, K values without weights, subfolders, bad strid
 import json
 import shutil
 import signal
+import os
 import subprocess
 import sys
 import time
@@ -97,12 +98,18 @@ def test_ctrl_c_stops_a_hung_stream_opening_at_once(tmp_path):
     with SilentServer(reply) as server:
         p = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_app.py"), "process", server.url,
                               "--out", str(tmp_path / "out"), "--timeout", "60", "--quiet"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         try:
             assert server.accepted(2, timeout=120)      # the probe's connection, then FFmpeg's
             time.sleep(0.5)
             p.send_signal(signal.SIGINT)
-            out, err = p.communicate(timeout=20)
+            try:
+                out, err = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:            # say where it waits: every thread's stack
+                p.send_signal(signal.SIGABRT)
+                out, err = p.communicate(timeout=20)
+                pytest.fail(f"still running 20 s after Ctrl-C; its threads:\n{err[-6000:]}")
         finally:
             if p.poll() is None:
                 p.kill()

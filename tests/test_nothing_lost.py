@@ -293,7 +293,7 @@ def test_rotated_video_poses_are_upright_and_recorded(tmp_path, refiners, phone_
 
 def test_app_shows_a_rotated_video_upright_and_records_it(qtbot, tmp_path, phone_videos):
     from test_app import Recorder, make_window, wait_ended
-    window = make_window(qtbot, tmp_path / "settings.ini")
+    window = make_window(qtbot, tmp_path / "settings.ini", realtime=True)     # every frame shown
     rec = Recorder(window)
     window.open_files([phone_videos[0]])
     result = wait_ended(qtbot, rec)
