@@ -25,16 +25,17 @@ INTERPOLATED_K = (5, 10, 20)     # always offered: a K without an accepted refin
 
 
 def shipped_weights(folder: Path = WEIGHTS_DIR) -> dict[tuple[int, int | None], Path | None]:
-    """(K, Q) -> card of every accepted refiner (either space) in `folder` whose weights file is
-    there; (K, None) -> None for the usual K values that have none (linear interpolation)."""
+    """(K, Q) -> card of every accepted window-latency refiner (either space) in `folder` whose
+    weights file is there; (K, None) -> None for the usual K values that have none (linear
+    interpolation). Keyframe- and zero-latency models are chosen by the latency mode instead."""
     out: dict[tuple[int, int | None], Path | None] = {}
     for card_path in sorted(folder.glob("*.json")):
         try:
             card = load_card(card_path)
         except WeightsError:
             continue
-        if is_accepted(card) and card_path.with_suffix(".pt").exists():
-            out[(card.config.k, card.config.q)] = card_path
+        if is_accepted(card) and card.config.latency == "window" and card_path.with_suffix(".pt").exists():
+            out[(card.config.k, card.config.q)] = card_path     # keyframe / zero models: by the latency mode
     for k in INTERPOLATED_K:
         if not any(kk == k for kk, _ in out):
             out[(k, None)] = None
