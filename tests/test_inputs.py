@@ -99,7 +99,10 @@ def test_ctrl_c_stops_a_hung_stream_opening_at_once(tmp_path):
         p = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_app.py"), "process", server.url,
                               "--out", str(tmp_path / "out"), "--timeout", "60", "--quiet"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                             env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                             # as from a terminal: Ctrl-C not ignored (Ray, used by earlier tests in
+                             # this process, leaves SIGINT ignored, which a child would inherit)
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             assert server.accepted(2, timeout=120)      # the probe's connection, then FFmpeg's
             time.sleep(0.5)
