@@ -179,9 +179,11 @@ def test_a_folder_of_bad_files_names_each_problem(tmp_path, carphone_frames):
     assert [f for f in files(tmp_path / "out") if f.endswith(".csv")] == ["real.csv"]
 
 
-def accepted_ks(space: str) -> list[int]:
+def accepted_ks(space: str, latency: str = "window") -> list[int]:
+    """K values with an accepted refiner for a space and latency mode (a file's mode: window)."""
     cards = [json.loads(p.read_text()) for p in (REPO_ROOT / "weights").glob("*.json")]
-    return sorted({c["model"]["k"] for c in cards if c["space"] == space and c["evaluation"].get("accepted")})
+    return sorted({c["model"]["k"] for c in cards if c["space"] == space and c["evaluation"].get("accepted")
+                   and c["model"].get("latency", "window") == latency})
 
 
 def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one(tmp_path):
