@@ -26,7 +26,7 @@ from ..continuity import PersonTrack
 from ..estimators import PoseEstimate
 from ..refiner.runtime import Refiner
 from ..skeleton import MEDIAPIPE33, Skeleton
-from .pose import FramePose, RefinerStats
+from .pose import FramePose, RefinerStats, estimate_values
 
 
 class CausalStreamingRefiner:
@@ -104,7 +104,7 @@ class CausalStreamingRefiner:
             if not self._track.follows(est.image, time_s):    # first detection, or somebody else
                 self._history.clear()
                 self._new_track = True
-            self._history.append((_values(est), True))
+            self._history.append((estimate_values(est), True))
             self._last_detected = j
         self._block = (j, *self._refine()) if self._history else None
 
@@ -155,7 +155,7 @@ class CausalStreamingRefiner:
                 image, conf, world = (p[e] for p in poses)
                 detected = all(flags) if self.latency == "keyframe" and not tail else flags[-1]
         if raw is not None:                               # a detected keyframe
-            raw_image, raw_conf, raw_world = _values(raw)
+            raw_image, raw_conf, raw_world = estimate_values(raw)
             if self.pin_keyframes:
                 image, conf = raw_image, raw_conf
             if self.pin_world:
@@ -165,8 +165,3 @@ class CausalStreamingRefiner:
                          np.asarray(conf, np.float32),
                          np.asarray(world, np.float32) if self.world_output else None, raw)
 
-
-def _values(e: PoseEstimate) -> tuple[np.ndarray, ...]:
-    """(image (J, 2), conf (J,), world (J, 3); NaN without world landmarks), float32."""
-    world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
-    return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)

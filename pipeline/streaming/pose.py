@@ -37,3 +37,10 @@ class RefinerStats:
     seconds: float = 0.0
     frames_out: int = 0
     latency_frames: int = 0     # frames that arrived after the oldest frame of the last emission
+
+
+def estimate_values(e: PoseEstimate) -> tuple[np.ndarray, ...]:
+    """An estimate's image (J, 2), conf (J,) and world (J, 3) joints, float32 (world NaN when the
+    estimator gives none): what the streaming refiners interpolate and refine."""
+    world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
+    return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)

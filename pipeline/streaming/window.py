@@ -34,7 +34,7 @@ from ..interpolate import fill_gaps
 from ..refiner.windows import interpolation_matrix, taper, window_starts
 from ..refiner.runtime import Refiner
 from ..skeleton import MEDIAPIPE33, Skeleton
-from .pose import FramePose, RefinerStats
+from .pose import FramePose, RefinerStats, estimate_values
 
 
 @dataclass
@@ -127,10 +127,6 @@ class StreamingRefiner:
     def frames_pending(self) -> int:
         return self._n - self._next_emit
 
-    def _values(self, e: PoseEstimate) -> tuple[np.ndarray, ...]:
-        world = e.world if e.world is not None else np.full(e.image.shape[:-1] + (3,), np.nan, np.float32)
-        return e.image.astype(np.float32), e.conf.astype(np.float32), world.astype(np.float32)
-
     def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
         key = self._keys[j] = _Key(raw=est)
         i = self._last_detected
@@ -145,7 +141,7 @@ class StreamingRefiner:
         same = self._track.follows(est.image, time_s)
         if not same:                                  # first detection, or somebody else: start afresh
             self._segment += 1
-        key.value, key.valid, key.resolved, key.segment = self._values(est), True, True, self._segment
+        key.value, key.valid, key.resolved, key.segment = estimate_values(est), True, True, self._segment
         self._resolve_pending(j if same else None)
         self._last_detected = j
 
@@ -257,7 +253,7 @@ class StreamingRefiner:
         else:
             image, conf, world = np.full((n, 2), np.nan), np.full(n, np.nan), np.full((n, 3), np.nan)
         if off == 0 and a is not None and a.raw is not None:  # a detected keyframe
-            raw_image, raw_conf, raw_world = self._values(a.raw)
+            raw_image, raw_conf, raw_world = estimate_values(a.raw)
             if self.pin_keyframes:
                 image, conf = raw_image, raw_conf             # exactly the estimator's pose
             if self.pin_world:
