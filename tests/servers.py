@@ -11,7 +11,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-class FileServer:
+class _HttpServer:
+    """A threaded HTTP server on a free loopback port, serving `handler` inside a `with` block."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], path: str) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/{path}"
+
+    def __enter__(self):
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class FileServer(_HttpServer):
     """Serves `path` at `http://127.0.0.1:PORT/<name>` (Content-Length, `Range: bytes=`) until
     the block ends. `requests` counts the GET requests answered."""
 
@@ -64,17 +81,7 @@ class FileServer:
                         except (BrokenPipeError, ConnectionResetError):
                             pass                     # the client seeks elsewhere: it hangs up
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/{self.name}"
-
-    def __enter__(self) -> "FileServer":
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler, self.name)
 
 
 class _Limited:
@@ -135,7 +142,7 @@ class SilentServer:
             c.close()
 
 
-class MjpegCamera:
+class MjpegCamera(_HttpServer):
     """A network camera on loopback: `http://127.0.0.1:PORT/video.mjpg` sends the frames of
     `path` as multipart JPEG (what IP cameras send), paced at `fps`, looping `loops` times, then
     hangs up. `sent` counts the frames sent."""
@@ -166,14 +173,4 @@ class MjpegCamera:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/video.mjpg"
-
-    def __enter__(self) -> "MjpegCamera":
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(Handler, "video.mjpg")
