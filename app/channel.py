@@ -148,6 +148,8 @@ class DisplayQueue:
     def __init__(self, maxsize: int = 64):
         self.maxsize = maxsize
         self.dropped = 0                       # frames dropped because the GUI lagged (live)
+        self.gui_load = 0.0                    # share of a core the GUI thread used lately (the
+                                               # session measures it; the worker shows fewer frames)
         self._items: deque[Item] = deque()
         self._frames = 0
         self._browsed: FrameItem | None = None

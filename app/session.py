@@ -8,15 +8,23 @@ show are shown; the others' poses come in order as `frames_passed` (for the plot
 Browsing: the frames of a file's run (all of them once it is over; those processed so far while
 it is paused) can be revisited with `seek` / `step`: the worker decodes the frame again and sends
 it with the poses the run kept, without running the estimator.
+
+Python's cyclic garbage collector runs only in the GUI thread while a session lives (pyqtgraph's
+`GarbageCollector`: automatic collection off, a collection on a timer): a collection that a worker
+or export thread happened to trigger would destroy Qt objects of the GUI thread from that thread,
+which Qt does not allow (a crash or a deadlock, as seen once in the suite while the worker imported
+torch).
 """
 from __future__ import annotations
 
 import faulthandler
+import gc
 import sys
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from pipeline.config import PipelineConfig
 
@@ -46,11 +54,10 @@ class Session(QObject):
     export_finished = Signal(str, bool)   # CSV path or error message, success
     export_offered = Signal(bool)         # a run ended early: its poses wait to be exported
 
-    def __init__(self, parent: QObject | None = None, display_width: int = 960,
-                 poll_ms: int = 8):
+    def __init__(self, parent: QObject | None = None, poll_ms: int = 8):
         super().__init__(parent)
         self.queue = DisplayQueue()
-        self.worker = PipelineWorker(self.queue, display_width)
+        self.worker = PipelineWorker(self.queue)
         self.state = IDLE
         self.info: RunInfo | None = None
         self.snapshot: Snapshot | None = None
@@ -61,6 +68,7 @@ class Session(QObject):
         self.realtime = True                  # files: display at the video's pace (else at once)
         self._clock: tuple[float, float] | None = None      # (wall time, video time) anchor
         self._stats_emitted = 0.0
+        self._load_since = (time.perf_counter(), time.thread_time())   # GUI thread: wall, CPU
         self._fallback: tuple[Spec, Path] | None = None
         self._fallback_note: str | None = None     # why the fallback video plays instead
         self._pending_export: Path | None = None
@@ -70,6 +78,7 @@ class Session(QObject):
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         self._timer.start(poll_ms)
+        self._gc = GarbageCollector(interval=0.5)    # before the threads start
         self.worker.start()
 
     # -- intents ---------------------------------------------------------------------------------
@@ -124,6 +133,10 @@ class Session(QObject):
         """Move `frames` frames from the one on screen (negative: back)."""
         self.seek(self.position + frames)
 
+    def set_display_size(self, width: int, height: int) -> None:
+        """The video is shown at this size (device pixels): frames come fitted to it."""
+        self.worker.set_display_size(width, height)
+
     def set_realtime(self, on: bool) -> None:
         """Files at their own pace, every frame shown; off: as fast as they are processed,
         showing as many frames as the screen can (the others' poses still reach the plots)."""
@@ -164,7 +177,9 @@ class Session(QObject):
                 print(f"warning: {name} did not stop within {wait_s:g} s; the threads' stacks:",
                       file=sys.stderr)
                 faulthandler.dump_traceback(sys.stderr)
-
+        self._gc.timer.stop()
+        gc.enable()
+        gc.collect()
     @property
     def exporting(self) -> bool:
         return self._export is not None
@@ -172,6 +187,7 @@ class Session(QObject):
     # -- the display timer -----------------------------------------------------------------------
     def _tick(self) -> None:
         """Handle the events that are ready and show at most one frame, when it is due."""
+        self._measure_load()
         if (browsed := self.queue.take_browsed()) is not None:
             if browsed.pose.index == self.position:     # not a seek overtaken by another
                 self.frame_browsed.emit(browsed)
@@ -184,6 +200,13 @@ class Session(QObject):
                 return
             self.queue.pop()
             self._handle(item)
+
+    def _measure_load(self) -> None:
+        """The GUI thread's CPU share over the last tenth of a second, for the worker's picker."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        if now - self._load_since[0] >= 0.1:
+            self.queue.gui_load = (cpu - self._load_since[1]) / (now - self._load_since[0])
+            self._load_since = (now, cpu)
 
     def _due(self, item: FrameItem) -> bool:
         """Paced at the source's own timing (live sources always; files when real-time)."""

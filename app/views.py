@@ -42,7 +42,10 @@ def _parts(skeleton: Skeleton) -> tuple[frozenset[int], list, list]:
 
 
 class VideoView(QWidget):
-    """The current frame, its refined pose (or the raw keyframe detection) drawn over it."""
+    """The current frame, its refined pose (or the raw keyframe detection) drawn over it. Frames
+    that come fitted to the size it announces (`display_size_changed`, device pixels) are drawn
+    1:1, a copy; others are resampled (3 ms a frame here)."""
+    display_size_changed = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -81,7 +84,13 @@ class VideoView(QWidget):
         if item.image is not None:
             h, w = item.image.shape[:2]
             self._image = QImage(item.image.data, w, h, item.image.strides[0], QImage.Format.Format_BGR888)
+            self._image.setDevicePixelRatio(self.devicePixelRatioF())
         self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        dpr = self.devicePixelRatioF()
+        self.display_size_changed.emit(round(self.width() * dpr), round(self.height() * dpr))
 
     # -- painting --------------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -122,9 +131,17 @@ class VideoView(QWidget):
         self._hud(p, pose.keyframe and not pose.has_pose)
 
     def _target_rect(self) -> QRectF:
+        """Where the frame goes: fitted, centred; at the image's own size when that is the fit to
+        a pixel, on whole pixels, so that drawing it is a copy."""
         w, h = self._info.size
         s = min(self.width() / w, self.height() / h)
-        return QRectF((self.width() - w * s) / 2, (self.height() - h * s) / 2, w * s, h * s)
+        tw, th = w * s, h * s
+        if self._image is not None:
+            size = self._image.deviceIndependentSize()
+            if abs(size.width() - tw) <= 1 and abs(size.height() - th) <= 1:
+                tw, th = size.width(), size.height()
+                return QRectF(round((self.width() - tw) / 2), round((self.height() - th) / 2), tw, th)
+        return QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
 
     def _draw_skeleton(self, p: QPainter, pts: np.ndarray, colour: QColor, dashed: bool,
                        conf: np.ndarray | None = None, alpha: int = 255) -> None:
@@ -240,6 +257,8 @@ class PoseView3D(QWidget):
         self.skeleton = MEDIAPIPE33
         self._world: np.ndarray | None = None
         self._keyframe = self._filled = False
+        self._floor_key: tuple | None = None           # what the floor and style were set for
+        self._style: tuple[str, bool] | None = None
         self.plot = _OrbitPlot()
         item = self.plot.getPlotItem()
         item.hideAxis("left")
@@ -311,17 +330,16 @@ class PoseView3D(QWidget):
         return np.stack([x, up * math.cos(e) + depth * math.sin(e)], axis=-1)
 
     def _redraw(self) -> None:
+        """Project the pose (and the floor under it); what has not changed is not set again
+        (pens and text re-lay pyqtgraph items out: they cost more than the projection)."""
         w = self._world
-        floor_y = float(np.nanmax(w[:, 1])) if w is not None else 0.9
-        g = np.linspace(-1.0, 1.0, 9)
-        ends = [((u, floor_y, -1.0), (u, floor_y, 1.0)) for u in g] + [((-1.0, floor_y, u), (1.0, floor_y, u)) for u in g]
-        floor = self.project(np.array(ends, np.float64).reshape(-1, 3))
-        self._floor.setData(floor[:, 0], floor[:, 1])
+        floor_y = round(float(np.nanmax(w[:, 1])), 2) if w is not None else 0.9
+        self._set_floor(floor_y, self.yaw, self.pitch)
         if w is None:
             for it in (self._other, self._body):
                 it.setData([], [])
             self._joints.setData([], [])
-            self._label.setText("no 3D pose")
+            self._set_style(None, "no 3D pose")
             return
         xy = self.project(w.astype(np.float64))
         body, body_bones, other_bones = _parts(self.skeleton)
@@ -329,9 +347,26 @@ class PoseView3D(QWidget):
             seg = xy[np.array(bones).ravel()]
             it.setData(seg[:, 0], seg[:, 1])
         colour = FILLED if self._filled else KEYFRAME if self._keyframe else REFINED
-        self._body.setPen(pg.mkPen(colour, width=3, style=Qt.PenStyle.DashLine if self._filled
-                                   else Qt.PenStyle.SolidLine))
         body = xy[sorted(body)]
-        self._joints.setData(body[:, 0], body[:, 1], brush=pg.mkBrush(colour))
-        self._label.setText(("filled " if self._filled else "refined ")
-                            + f"world pose (m)   yaw {self.yaw}°  tilt {self.pitch:.0f}°")
+        self._joints.setData(body[:, 0], body[:, 1])
+        self._set_style((colour.name(), self._filled), ("filled " if self._filled else "refined ")
+                        + f"world pose (m)   yaw {self.yaw}°  tilt {self.pitch:.0f}°")
+
+    def _set_floor(self, floor_y: float, yaw: int, pitch: float) -> None:
+        if self._floor_key == (floor_y, yaw, pitch):
+            return
+        self._floor_key = (floor_y, yaw, pitch)
+        g = np.linspace(-1.0, 1.0, 9)
+        ends = [((u, floor_y, -1.0), (u, floor_y, 1.0)) for u in g] + [((-1.0, floor_y, u), (1.0, floor_y, u)) for u in g]
+        floor = self.project(np.array(ends, np.float64).reshape(-1, 3))
+        self._floor.setData(floor[:, 0], floor[:, 1])
+
+    def _set_style(self, style: tuple[str, bool] | None, label: str) -> None:
+        """The body's colour and dashing (None: no body) and the label."""
+        self._label.setText(label)                      # (pyqtgraph skips an unchanged text)
+        if style is not None and style != self._style:
+            self._style = style
+            colour, dashed = style
+            self._body.setPen(pg.mkPen(colour, width=3, style=Qt.PenStyle.DashLine if dashed
+                                       else Qt.PenStyle.SolidLine))
+            self._joints.setBrush(pg.mkBrush(colour))

@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s = self.session
         s.run_started.connect(self._run_started)
+        self.video.display_size_changed.connect(s.set_display_size)
         s.frame_shown.connect(self._frame_shown)
         s.frames_passed.connect(self._frames_passed)
         s.frame_browsed.connect(self._frame_browsed)

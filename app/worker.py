@@ -6,7 +6,9 @@ estimator, the refiners and the pipeline. It plays a playlist of sources one aft
 reading commands between frames; display frames wait in the worker, downscaled, until their
 refined pose is final, and go out together with it. A file processed as fast as possible (real-time
 pacing off) shows only the frames a screen can: at most one per `fast_display_s` of processing
-(`DisplayPicker`, like a video player fast-forwarding); the others are not decoded to pixels
+(`DisplayPicker`, like a video player fast-forwarding), and none while the GUI has not yet drawn the
+last one handed to it or while drawing takes the GUI thread more than `DISPLAY_BUDGET` of a core
+(a slow screen gets fewer frames, not a slower run); the others are not decoded to pixels
 (keyframes aside) and their poses go out in batches (`FramesPassed`) for the plots. Every frame's
 pose is kept in the run's track either way. Cameras and streams are opened on a helper
 thread, so Stop cancels a connection that hangs. After (or while paused in) a file's run, a seek
@@ -64,11 +66,17 @@ def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
     return f"{name(image)} + " + (name(world) if world is not None else "3D interpolated")
 
 
+DISPLAY_BUDGET = 0.2     # processing as fast as possible, the GUI thread uses at most this share of
+                         # a core (on 2 cores, drawing 30 frames a second slowed the run 1.5x)
+
+
 class DisplayPicker:
     """Which frames of a file's run are shown: all of them (`interval_s` None), or, processing as
-    fast as possible, at most one per `interval_s` seconds of processing, plus the last frame (by
-    the header's `frame_count`) so that a run ends on its last picture. Frame 0 is always shown
-    (a source decodes it when it opens).
+    fast as possible, at most one per `interval_s` seconds of processing and none while `busy()`
+    (the GUI has frames handed to it that it has not drawn yet: drawing never holds the run up,
+    and a slower screen shows fewer frames), plus the last frame (by the header's `frame_count`)
+    so that a run ends on its last picture. Frame 0 is always shown (a source decodes it when it
+    opens).
 
     The reader calls it (`need_pixels`, on its thread, once per frame in order, a few frames
     ahead of processing: it waits for room, so its pace is the processing's); the worker then
@@ -76,8 +84,9 @@ class DisplayPicker:
     "Real time" action, mid-run)."""
 
     def __init__(self, interval_s: float | None, frame_count: int | None = None,
-                 clock=time.perf_counter):
+                 busy=lambda: False, clock=time.perf_counter):
         self.interval_s = interval_s
+        self._busy = busy
         self._last_index = frame_count - 1 if frame_count else None
         self._clock = clock
         self._chosen_at = clock()                 # frame 0's
@@ -90,7 +99,8 @@ class DisplayPicker:
         if self._asked is not None and self._asked[0] == index:    # asked again (a looping file)
             return self._asked[1]
         now, interval = self._clock(), self.interval_s
-        show = interval is None or now - self._chosen_at >= interval or index == self._last_index
+        show = (interval is None or index == self._last_index
+                or (now - self._chosen_at >= interval and not self._busy()))
         if show:
             self._chosen_at = now
             with self._lock:
@@ -110,10 +120,11 @@ class DisplayPicker:
 class PipelineWorker(QThread):
     """Plays sources through the keyframe pipeline; see the module docstring."""
 
-    def __init__(self, output: DisplayQueue, display_width: int = 960, parent: QObject | None = None):
+    def __init__(self, output: DisplayQueue, display_size: tuple[int, int] = (960, 960),
+                 parent: QObject | None = None):
         super().__init__(parent)
         self.output = output
-        self.display_width = display_width
+        self.display_size = display_size        # (w, h) device pixels the frames are shown in
         self._commands: queue.Queue[tuple[str, object]] = queue.Queue()
         self._playlist: deque[Spec] = deque()
         self._cfg: PipelineConfig | None = None
@@ -130,7 +141,7 @@ class PipelineWorker(QThread):
         self._browse: tuple[RunInfo, PoseTrack] | None = None    # the file run that can be browsed
         self._seeker: FrameSeeker | None = None
         self._realtime = True                   # files shown at their pace: every frame decoded
-        self.fast_display_s = 1 / 60            # else: at most one frame shown per this long
+        self.fast_display_s = 1 / 30            # else: at most one frame shown per this long
         self._picker: DisplayPicker | None = None   # the current file run's
 
     # -- intents (GUI thread; never wait) --------------------------------------------------------
@@ -156,6 +167,11 @@ class PipelineWorker(QThread):
         """Files: every frame is shown (the session paces them), or, off (as fast as possible),
         only as many as the screen can show (see `DisplayPicker`); also mid-run."""
         self._commands.put(("realtime", on))
+
+    def set_display_size(self, width: int, height: int) -> None:
+        """The size (device pixels) the video is shown at: frames are downscaled to fit it here,
+        so that the GUI draws them without resampling; also mid-run."""
+        self._commands.put(("display_size", (max(int(width), 16), max(int(height), 16))))
 
     def stop(self) -> None:
         """End the current run (its poses are kept) and clear the queue; cancels a connection."""
@@ -217,6 +233,8 @@ class PipelineWorker(QThread):
             self._paused = False
         elif name == "seek":
             self._seek()
+        elif name == "display_size":
+            self.display_size = arg
         elif name == "realtime":
             self._realtime = bool(arg)
             if self._picker is not None:
@@ -405,7 +423,8 @@ class PipelineWorker(QThread):
         held: tuple[int, PoseEstimate | None] | None = None      # the last keyframe's detection
         self._latencies: Counter[int] = Counter()
         # a live source shows every frame it keeps (its reader decodes them all anyway)
-        picker = None if info.live else DisplayPicker(self._display_interval(), info.frame_count)
+        busy = lambda: self.output.frames_waiting() > 0 or self.output.gui_load > DISPLAY_BUDGET
+        picker = None if info.live else DisplayPicker(self._display_interval(), info.frame_count, busy)
         self._picker = picker
         passed: list[FrameItem] = []                 # processed, not shown: sent in batches
         run = pipe.run(source, want_pixels=picker if picker is not None else True,
@@ -465,12 +484,15 @@ class PipelineWorker(QThread):
         stats.idle_s += time.perf_counter() - waited             # waiting for the display
 
     def _downscale(self, image: np.ndarray | None) -> np.ndarray | None:
-        if image is None or image.shape[1] <= self.display_width:
-            return image
+        """(H, W, 3) BGR -> the same, fitted into `display_size` (never enlarged)."""
+        if image is None:
+            return None
         h, w = image.shape[:2]
-        size = (self.display_width, round(h * self.display_width / w))
+        s = min(self.display_size[0] / w, self.display_size[1] / h)
+        if s >= 1:
+            return image
+        size = (max(1, round(w * s)), max(1, round(h * s)))
         # Bilinear is 7x cheaper than area averaging (0.5 against 3.9 ms a 1768x994 frame here,
         # 15 % of the app's time per frame) and looks the same below a halving; larger
         # reductions need the averaging against aliasing.
-        fast = w < 2 * self.display_width
-        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if fast else cv2.INTER_AREA)
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if s > 0.5 else cv2.INTER_AREA)

@@ -115,3 +115,19 @@ def test_display_picker_shows_one_frame_per_interval_the_first_and_the_last():
     picker.interval_s = None                 # "Real time" turned on mid-run: every frame
     assert all(picker(i) for i in range(100, 110))
     assert [i for i in range(100, 110) if picker.shown(i)] == list(range(100, 110))
+
+
+def test_display_picker_waits_for_the_gui_to_draw_what_it_was_handed():
+    """While the GUI has frames it has not drawn (`busy`), none is picked, however long ago the last
+    one was: a slow screen shows fewer frames instead of slowing the run; the last frame still is."""
+    from app.worker import DisplayPicker
+    now, waiting = [0.0], [0]
+    picker = DisplayPicker(0.016, frame_count=60, busy=lambda: waiting[0] > 0, clock=lambda: now[0])
+    picked = []
+    for i in range(1, 60):                   # processing at 5 ms a frame; each picked frame takes
+        now[0] = 0.005 * i                   # the GUI 50 ms (10 frames) to draw
+        waiting[0] = sum(1 for p in picked if i < p + 10)
+        if picker(i):
+            picked.append(i)
+    assert picked[:3] == [4, 14, 24] and picked[-1] == 59
+    assert all(b - a == 10 for a, b in zip(picked, picked[1:-1]))
