@@ -1,5 +1,6 @@
 """Time plots (pyqtgraph): a joint's trajectory, refined against the raw keyframe detections, and
-FLOPs per frame. Both redraw at most ten times a second; for live sources they scroll. Legends
+FLOPs per frame. Both redraw at most ten times a second (twice while a file is processed as fast
+as possible: their painting holds Python's lock, which the run needs); for live sources they scroll. Legends
 sit above the data (never over the newest), and a cursor marks the frame being browsed."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pipeline.streaming import FramePose
 from .channel import RunInfo
 from .views import FILLED, KEYFRAME, RAW, REFINED
 
+REFRESH_MS, FAST_REFRESH_MS = 100, 500
 LIVE_WINDOW_S = 10.0         # what a live source's plots show
 LIVE_KEEP_S = 120.0          # what they keep
 
@@ -74,10 +76,11 @@ class _TimePlot(QWidget):
         self.cursor.hide()
         self.plot.addItem(self.cursor, ignoreBounds=True)
         self._dirty = False
+        self._fast = False                  # files processed as fast as possible
         self._x_range: tuple[float, float, float] | None = None    # (start, end, padding) set last
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._flush)
-        self._timer.start(100)
+        self._timer.start(REFRESH_MS)
 
     def curve(self, name: str | None, **kwargs) -> pg.PlotDataItem:
         """A curve of this plot, listed in its legend when named."""
@@ -86,8 +89,18 @@ class _TimePlot(QWidget):
             self.legend.addItem(item, name)
         return item
 
+    def set_fast(self, fast: bool) -> None:
+        """Files are processed as fast as possible (real-time pacing off): redraw less often."""
+        self._fast = fast
+        self._retime()
+
+    def _retime(self) -> None:
+        live = self.info is not None and self.info.live
+        self._timer.setInterval(FAST_REFRESH_MS if self._fast and not live else REFRESH_MS)
+
     def start(self, info: RunInfo) -> None:
         self.info = info
+        self._retime()
         self.cursor.hide()
         self._x_range = None
         self._reset()

@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
                                            "Ctrl+R", "Play the current video again from its start")
         self.stop_action = self._action("Stop", self.session.stop, self._icon("stop"), "Ctrl+.",
                                         "Stop (the poses so far are kept) and clear the queue")
-        self.realtime_action = self._action("Real time", self.session.set_realtime,
+        self.realtime_action = self._action("Real time", self._set_realtime,
                                             tip="Files: show frames at the video's own pace "
                                                 "(off: as fast as they are processed, showing as many as the screen can)")
         self.realtime_action.setCheckable(True)
@@ -322,6 +322,11 @@ class MainWindow(QMainWindow):
             self._open_dialog()
 
     # -- state -> views --------------------------------------------------------------------------
+    def _set_realtime(self, on: bool) -> None:
+        self.session.set_realtime(on)
+        for plot in (self.trajectory, self.flops_plot):
+            plot.set_fast(not on)
+
     def _run_started(self, info: RunInfo) -> None:
         self.setWindowTitle(f"keyframe pose — {info.name}")
         for view in (self.video, self.trajectory, self.flops_plot, self.timeline):
@@ -419,7 +424,7 @@ class MainWindow(QMainWindow):
         self.overlay_box.setCurrentIndex(max(0, self.overlay_box.findData(s.value("view/overlay", "refined"))))
         realtime = s.value("view/realtime", True, type=bool)
         self.realtime_action.setChecked(realtime)
-        self.session.set_realtime(realtime)
+        self._set_realtime(realtime)
         self.trajectory.set_joint(s.value("view/joint", "right_wrist", type=str))
         self.view3d.set_yaw(s.value("view/yaw", 30, type=int))
         weights = [Path(p) if p and Path(p).with_suffix(".json").exists() else None

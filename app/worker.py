@@ -66,8 +66,9 @@ def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
     return f"{name(image)} + " + (name(world) if world is not None else "3D interpolated")
 
 
-DISPLAY_BUDGET = 0.2     # processing as fast as possible, the GUI thread uses at most this share of
-                         # a core (on 2 cores, drawing 30 frames a second slowed the run 1.5x)
+DISPLAY_BUDGET = 0.12    # processing as fast as possible, the GUI thread uses about this share of a
+                         # core at most (its Python holds the lock the run needs: on 2 cores,
+                         # drawing 30 frames a second slowed the run 1.5x; bench/app_speed.py)
 
 
 class DisplayPicker:

@@ -10,9 +10,10 @@ already loaded), in fresh processes run alternately, the median of `--repeat` ru
   every frame processed, its pose kept and plotted, and the frames the screen can show decoded,
   fitted to the video view and drawn with their poses, as a video player fast-forwarding: at most
   one per 1/30 s of processing, none while the GUI has not drawn the last one, and none while
-  the GUI thread has used more than a fifth of a core over the last 0.1 s
-  (`app.worker.DISPLAY_BUDGET`): from RunStarted to RunEnded (display included), the window's
-  own event loop running (as in the app: no polling).
+  the GUI thread has used more than 12 % of a core over the last 0.1 s
+  (`app.worker.DISPLAY_BUDGET`); the plots redraw four times a second: from RunStarted to
+  RunEnded (display included), the window's own event loop running (as in the app: no polling).
+  The GUI thread's own CPU time is reported too.
 
 Goals: the app within 1.2x of headless per frame, and under 33.3 ms per frame, so that a live
 30 fps source keeps up.
@@ -62,9 +63,11 @@ def app() -> dict:
         shown = [0]                                    # frames drawn
         window.session.frame_shown.connect(lambda item: shown.__setitem__(0, shown[0] + 1))
         window.session.run_started.connect(lambda info: (marks.setdefault("start", time.perf_counter()),
-                                                         marks.setdefault("cpu_start", time.process_time())))
+                                                         marks.setdefault("cpu_start", time.process_time()),
+                                                         marks.setdefault("gui_start", time.thread_time())))
         window.session.run_ended.connect(lambda r: (marks.setdefault("end", time.perf_counter()),
                                                     marks.setdefault("cpu_end", time.process_time()),
+                                                    marks.setdefault("gui_end", time.thread_time()),
                                                     ended.append(r)))
         loop = QEventLoop()
         window.session.run_ended.connect(lambda r: loop.quit())
@@ -77,7 +80,8 @@ def app() -> dict:
         r = ended[0]
     return {"frames": r.snapshot.frames, "seconds": marks["end"] - marks["start"],
             "cpu_s": marks["cpu_end"] - marks["cpu_start"],
-            "worker_fps": r.snapshot.fps, "shown": shown[0]}
+            "gui_cpu_s": marks["gui_end"] - marks["gui_start"], "worker_fps": r.snapshot.fps,
+            "shown": shown[0]}
 
 
 def run(repeat: int = 3) -> dict:
@@ -102,13 +106,16 @@ def markdown(res: dict) -> str:
     lines = [f"The demo (230 frames, 1768x994) at K = 10; median of {res['repeat']} runs each, in fresh "
              "processes run alternately.\n",
              "| run | ms per frame | fps | against headless | CPU ms per frame (all threads) | against headless "
-             "| frames drawn |",
-             "|---|---|---|---|---|---|---|"]
+             "| GUI thread's share of a core | frames drawn |",
+             "|---|---|---|---|---|---|---|---|"]
     cpu = res["cpu_ms_per_frame"]
     for arm in ARMS:
-        drawn = [r["shown"] for r in res["runs"][arm] if "shown" in r]
+        rs = res["runs"][arm]
+        drawn = [r["shown"] for r in rs if "shown" in r]
+        gui = [r["gui_cpu_s"] / r["seconds"] for r in rs if "gui_cpu_s" in r]
         lines.append(f"| {arm} | {ms[arm]:.1f} | {1000 / ms[arm]:.0f} | {ms[arm] / h:.2f}x | {cpu[arm]:.1f} | "
-                     f"{cpu[arm] / cpu['headless']:.2f}x | {statistics.median(drawn) if drawn else '-'} |")
+                     f"{cpu[arm] / cpu['headless']:.2f}x | {f'{statistics.median(gui):.0%}' if gui else '-'} | "
+                     f"{statistics.median(drawn) if drawn else '-'} |")
     ok = lambda good: "met" if good else "**missed**"
     lines.append(f"\nGoals: the app within {GOAL_RATIO}x of headless: {ok(res['ratio'] <= GOAL_RATIO)} "
                  f"({res['ratio']:.2f}x); under {LIVE_MS:.1f} ms per frame, so a 30 fps live source keeps "
