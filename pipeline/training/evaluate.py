@@ -475,7 +475,8 @@ def write_doc(doc: Path, sections: list[tuple[Path, dict]], latency: dict | None
     parts = [DOC_HEAD]
     for path, ev in sections:
         card = load_card(path)
-        status = "**accepted: shipped**" if ev["accepted"] else "**not accepted: the app interpolates this space**"
+        fallback = "holds the last keyframe" if card.config.latency == "zero" else "interpolates"
+        status = "**accepted: shipped**" if ev["accepted"] else f"**not accepted: the app {fallback} instead**"
         parts.append(f"## {card.describe()}\n\nWeights `weights/{path.with_suffix('.pt').name}`; windows every "
                      f"{ev['stride']} keyframes; {ev['noise']}. {status}.\n")
         parts += [suite_section(n, r) for n, r in ev["suites"].items()]
