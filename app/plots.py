@@ -1,7 +1,8 @@
 """Time plots (pyqtgraph): a joint's trajectory, refined against the raw keyframe detections, and
 FLOPs per frame. Both redraw at most ten times a second (twice while a file is processed as fast
-as possible: their painting holds Python's lock, which the run needs); for live sources they scroll. Legends
-sit above the data (never over the newest), and a cursor marks the frame being browsed."""
+as possible: their painting holds Python's lock, which the run needs); for live sources they
+scroll. Legends sit above the data (never over the newest), and a cursor marks the frame being
+browsed."""
 from __future__ import annotations
 
 import numpy as np

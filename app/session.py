@@ -12,8 +12,8 @@ it with the poses the run kept, without running the estimator.
 Python's cyclic garbage collector runs only in the GUI thread while a session lives (pyqtgraph's
 `GarbageCollector`: automatic collection off, a collection on a timer): a collection that a worker
 or export thread happened to trigger would destroy Qt objects of the GUI thread from that thread,
-which Qt does not allow (a crash or a deadlock, as seen once in the suite while the worker imported
-torch).
+which Qt does not allow (a crash or a deadlock; a hang seen once in the suite, while the worker
+imported torch, fits this).
 """
 from __future__ import annotations
 
@@ -180,6 +180,7 @@ class Session(QObject):
         self._gc.timer.stop()
         gc.enable()
         gc.collect()
+
     @property
     def exporting(self) -> bool:
         return self._export is not None
