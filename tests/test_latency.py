@@ -124,3 +124,15 @@ def test_a_missed_keyframe_at_zero_latency_holds_the_last_detection_and_says_so(
     assert filled == list(range(15, 20))                     # the frames that rest on the miss
     np.testing.assert_allclose(poses[17].image, image[10], atol=1e-3)   # the last detection, held
     np.testing.assert_allclose(poses[22].image, image[20], atol=1e-3)
+
+
+def test_the_zero_latency_fallback_holds_the_last_keyframe_and_is_named_so():
+    """Without an accepted zero-latency model, frames after a window's last keyframe hold it: the
+    refined window equals that keyframe there, and the card (written to the sidecar) says so."""
+    r = Refiner.linear("image", 10, 3, latency="zero")
+    assert r.card.name == "last keyframe held"
+    assert Refiner.linear("image", 10, 3, latency="keyframe").card.name == "linear interpolation"
+    rng = np.random.default_rng(0)
+    keyframes = rng.normal(size=(2, 4, len(BODY12.joints), 2)) * 50 + 300
+    out = r.refine_windows(keyframes)
+    np.testing.assert_allclose(out[:, 30:], np.repeat(keyframes[:, -1:], out.shape[1] - 30, 1), atol=1e-3)

@@ -251,11 +251,12 @@ class Refiner:
     def linear(cls, space: str, k: int, q: int = 1, note: str = "", latency: str = "window") -> "Refiner":
         """Linear interpolation of the keyframes in the refiner's place (no model): what the
         pipeline uses for a space without an accepted refiner. `note` says why. In the zero
-        latency mode the frames after the last keyframe continue its velocity (constant-velocity
-        extrapolation); in the keyframe mode each frame interpolates its two keyframes."""
+        latency mode the frames after the last keyframe hold it (named so in the card and the
+        sidecar); in the keyframe mode each frame interpolates its two keyframes."""
         dims = 2 if space == "image" else 3
         cfg = ModelConfig(pose_dim=len(BODY12.joints) * dims, k=k, q=q, latency=latency)
-        card = ModelCard(name="linear interpolation", space=space, skeleton=BODY12.name,
+        name = "last keyframe held" if latency == "zero" else "linear interpolation"
+        card = ModelCard(name=name, space=space, skeleton=BODY12.name,
                          joints=list(BODY12.joints), model=cfg.to_dict(),
                          evaluation={"accepted": False, "note": note}, export={"flops_per_window": 0})
         return cls(None, card, linear=True)
