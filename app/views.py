@@ -136,12 +136,12 @@ class VideoView(QWidget):
         w, h = self._info.size
         s = min(self.width() / w, self.height() / h)
         tw, th = w * s, h * s
-        if self._image is not None:
-            size = self._image.deviceIndependentSize()
-            if abs(size.width() - tw) <= 1 and abs(size.height() - th) <= 1:
-                tw, th = size.width(), size.height()
-                return QRectF(round((self.width() - tw) / 2), round((self.height() - th) / 2), tw, th)
-        return QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
+        size = self._image.deviceIndependentSize() if self._image is not None else None
+        whole = size is not None and abs(size.width() - tw) <= 1 and abs(size.height() - th) <= 1
+        if whole:
+            tw, th = size.width(), size.height()
+        x, y = (self.width() - tw) / 2, (self.height() - th) / 2
+        return QRectF(round(x), round(y), tw, th) if whole else QRectF(x, y, tw, th)
 
     def _draw_skeleton(self, p: QPainter, pts: np.ndarray, colour: QColor, dashed: bool,
                        conf: np.ndarray | None = None, alpha: int = 255) -> None:

@@ -338,8 +338,7 @@ def latency_table(motion_dir: Path = DEFAULT_MOTION, views: int = 4, seed: int =
             for latency in MODES:
                 refiner = pipeline_refiner(space, k, latency)
                 row = {"mode": latency, "k": k, "latency_frames": latency_frames(latency, k, refiner.q),
-                       "refiner": ("last keyframe held" if latency == "zero" else "linear interpolation")
-                       if refiner.is_linear else refiner.card.name}
+                       "refiner": refiner.card.name}      # a fallback's card names what it does
                 extra = dict(row, refiner="constant velocity (for comparison)") if latency == "zero" else None
                 for name in LATENCY_SUITES:
                     model = refiner
