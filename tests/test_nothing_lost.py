@@ -283,6 +283,23 @@ def test_rotated_video_is_read_upright(phone_videos):
     assert diff < 6, diff                                        # the same picture, re-encoded twice
 
 
+def test_browsing_a_rotated_video_shows_it_upright(phone_videos):
+    """The app browses a processed video with FrameSeeker: its frames must be the upright ones the
+    poses were computed on, whether read on, skipped to or sought back to."""
+    from pipeline.io.sources import FrameSeeker
+    rotated, upright = phone_videos
+    reference = read_frames(upright)
+    seeker = FrameSeeker(rotated)
+    try:
+        assert seeker.rotation == 90
+        for index in (0, 1, 5, 60, 3):                      # read on, skip, seek ahead, seek back
+            image = seeker.frame(index)
+            assert image.shape == (144, 176, 3)
+            assert np.abs(image.astype(int) - reference[index]).mean() < 6, index
+    finally:
+        seeker.close()
+
+
 def test_rotated_video_poses_are_upright_and_recorded(tmp_path, refiners, phone_videos):
     rotated, upright = phone_videos
     got = process_video(rotated, tmp_path / "r", CFG, refiners, progress=False)

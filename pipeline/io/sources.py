@@ -39,6 +39,16 @@ def decoder_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def upright(cap: cv2.VideoCapture) -> int:
+    """Have `cap` return frames as players show them (a phone's rotation metadata applied); the
+    clockwise degrees it rotates them by. Off by default in OpenCV's FFmpeg backend and refused
+    as an open parameter, so it is switched on after opening, before the first frame is decoded."""
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    if not cap.get(cv2.CAP_PROP_ORIENTATION_AUTO):
+        return 0
+    return int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
+
+
 def open_ffmpeg(spec: str, timeout_s: float | None = None) -> cv2.VideoCapture:
     """A file or stream through FFmpeg, decoding on `decoder_threads()`; `timeout_s` bounds the
     wait for opening and for each read (streams)."""
@@ -411,11 +421,7 @@ class VideoSource:
             cap.release()
             raise SourceError(self._cannot_open())
         if self.kind != "camera":
-            # Upright frames: off by default in OpenCV's FFmpeg backend, and refused as an open
-            # parameter, so it is switched on here, before the first frame is decoded.
-            cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-            if cap.get(cv2.CAP_PROP_ORIENTATION_AUTO):
-                self.rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
+            self.rotation = upright(cap)
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
@@ -599,6 +605,7 @@ class FrameSeeker:
         self._cap = open_ffmpeg(str(path))           # str(path): a URL of a file stays a URL
         if not self._cap.isOpened():
             raise SourceError(f"{self.path.name}: cannot be opened to browse it")
+        self.rotation = upright(self._cap)              # as VideoSource read it: poses fit
         self._next = 0
 
     def frame(self, index: int) -> np.ndarray:
