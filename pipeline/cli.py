@@ -183,11 +183,7 @@ def _process(args: argparse.Namespace) -> int:
 
     if args.ray is not None:
         _close(estimator)
-        if any(o != args.out for o in outs):
-            print("error: --recursive is not supported with --ray yet: give each folder its own "
-                  "run (or leave out --ray)", file=sys.stderr)
-            return 2
-        return _process_on_ray(args, cfg, videos, names, refiners)
+        return _process_on_ray(args, cfg, videos, outs, names, refiners)
     try:
         return _process_all(args, cfg, videos, outs, names, refiners, estimator)
     finally:
@@ -225,7 +221,7 @@ def failure_message(label: str, e: BaseException) -> str:
     return f"{label}: {getattr(e, 'strerror', None) or e}"   # reading the video itself failed
 
 
-def _process_on_ray(args, cfg, videos, names, refiners) -> int:
+def _process_on_ray(args, cfg, videos, outs, names, refiners) -> int:
     if any(not isinstance(v, Path) for v in videos):
         print("error: --ray processes video files and folders; a camera or a stream is recorded "
               "by the command without --ray", file=sys.stderr)
@@ -241,7 +237,7 @@ def _process_on_ray(args, cfg, videos, names, refiners) -> int:
         from . import cluster
         written, failed = cluster.process_videos(
             videos, names, args.out, cfg, refiners, address=None if args.ray == "local" else args.ray,
-            workers=args.workers, progress=not args.quiet)
+            workers=args.workers, progress=not args.quiet, outs=outs)
     except cluster.ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

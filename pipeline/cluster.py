@@ -46,6 +46,7 @@ class Job:
     index: int
     video: str           # absolute path, as every node sees it
     name: str            # output stem
+    out: str             # output folder (--out, or a subfolder of it with --recursive)
 
 
 @dataclass
@@ -58,13 +59,14 @@ class Outcome:
 # --- worker side ------------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _worker_estimator(name: str):
-    """This worker process's static-mode estimator, made on its first video and kept."""
+def _worker_estimator(name: str, options: tuple = ()):
+    """This worker process's static-mode estimator, made on its first video and kept (per name
+    and options: an mmpose config and checkpoint, on storage every node sees)."""
     from .estimators import make_estimator
-    return make_estimator(name, static=True)
+    return make_estimator(name, static=True, **dict(options))
 
 
-def _run_job(job: Job, out_dir: str, cfg: PipelineConfig, refiners: tuple[Refiner, Refiner | None],
+def _run_job(job: Job, cfg: PipelineConfig, refiners: tuple[Refiner, Refiner | None],
              progress) -> Outcome:
     """One video on a worker: the sequential command's `process_video`, with its failures turned
     into the same `error:` line. Reports (frames done, frame count, pid) to the `progress` actor."""
@@ -86,8 +88,10 @@ def _run_job(job: Job, out_dir: str, cfg: PipelineConfig, refiners: tuple[Refine
     static = cfg.keyframe_mode == "static"
     est = None
     try:
-        est = _worker_estimator(cfg.estimator) if static else make_estimator(cfg.estimator, static=False)
-        summary = process_video(job.video, Path(out_dir), cfg, refiners, progress=False, estimator=est,
+        options = cfg.estimator_options()
+        est = (_worker_estimator(cfg.estimator, tuple(sorted(options.items()))) if static else
+               make_estimator(cfg.estimator, static=False, **options))
+        summary = process_video(job.video, Path(job.out), cfg, refiners, progress=False, estimator=est,
                                 name=job.name, report=report)
     except VIDEO_ERRORS as e:
         return Outcome(job.index, None, failure_message(Path(job.video).name, e))
@@ -193,8 +197,9 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
                    refiners: tuple[Refiner, Refiner | None], *, address: str | None = None,
                    workers: int | None = None, progress: bool = True,
                    on_progress: Callable[[dict[int, tuple[int, int | None, int]]], None] | None = None,
-                   ) -> tuple[list, list[tuple[Path, str]]]:
-    """Process `videos` (outputs `<out_dir>/<names[i]>.csv` + `.json`) on Ray, at most `workers`
+                   outs: list[Path] | None = None) -> tuple[list, list[tuple[Path, str]]]:
+    """Process `videos` (outputs `<outs[i]>/<names[i]>.csv` + `.json`; `outs` default to `out_dir`,
+    else folders inside it, as --recursive makes them) on Ray, at most `workers`
     at a time. Prints each video's summary (and `error:` line) as it finishes, under one overall
     bar. Returns (summaries written, [(video, error line)] failed), both in input order.
     `on_progress(state)` gets the workers' reports ({video index: (frames done, frame count,
@@ -206,7 +211,10 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
 
     ray = _ray()
     out_dir = check_writable(out_dir).resolve()
-    jobs = [Job(i, str(Path(v).resolve()), n) for i, (v, n) in enumerate(zip(videos, names))]
+    outs = [out_dir] * len(videos) if outs is None else [Path(o).resolve() for o in outs]
+    if any(not o.is_relative_to(out_dir) for o in outs):
+        raise ValueError("every output folder must be inside out_dir (the storage checked as shared)")
+    jobs = [Job(i, str(Path(v).resolve()), n, str(o)) for i, (v, n, o) in enumerate(zip(videos, names, outs))]
     started = connect(address, workers)
     try:
         check_shared(out_dir, [j.video for j in jobs])
@@ -221,7 +229,7 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
             while waiting or running:
                 while waiting and len(running) < limit:
                     job = waiting.pop(0)
-                    running[task.remote(job, str(out_dir), cfg, weights, tracker)] = job
+                    running[task.remote(job, cfg, weights, tracker)] = job
                 done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
                 for ref in done:
                     job = running.pop(ref)
@@ -233,7 +241,7 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
                     on_progress(state)
         except KeyboardInterrupt:
             bar.close()
-            _cancel(ray, running, out_dir)
+            _cancel(ray, running)
             raise
         finally:
             bar.close()
@@ -287,7 +295,7 @@ def _refresh(bar, state: dict, outcomes: dict, n: int) -> None:
     bar.refresh()
 
 
-def _cancel(ray, running: dict, out_dir: Path, grace_s: float = 10.0) -> None:
+def _cancel(ray, running: dict, grace_s: float = 10.0) -> None:
     """Cancel the running tasks: a KeyboardInterrupt in each (its writer removes its temporary
     files); a task still running `grace_s` later has its worker killed, and the temporary files
     such a task leaves (unlocked once it is dead) are removed here."""
@@ -302,4 +310,4 @@ def _cancel(ray, running: dict, out_dir: Path, grace_s: float = 10.0) -> None:
         ray.wait(left, num_returns=len(left), timeout=grace_s)
     for job in running.values():
         for suffix in (".csv", ".json"):
-            remove_stale_partials(out_dir / f"{job.name}{suffix}")
+            remove_stale_partials(Path(job.out) / f"{job.name}{suffix}")

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -82,6 +83,47 @@ def test_ray_writes_what_the_sequential_command_writes(local_ray, folder, tmp_pa
         sa, sb = (json.loads((d / f"{name}.json").read_text()) for d in (seq, dist))
         assert {k: v for k, v in sa.items() if k not in TIMINGS} == {k: v for k, v in sb.items() if k not in TIMINGS}
     assert partials(dist) == []
+
+
+def test_recursive_folders_on_ray_give_the_sequential_tree(local_ray, tmp_path, capsys):
+    """--recursive with --ray: each subfolder's videos written to the same subfolder of --out,
+    with the same CSVs, as without --ray."""
+    videos = tmp_path / "in"
+    (videos / "sub").mkdir(parents=True)
+    frames = read_frames(VIDEO_DIR / "carphone.mp4", 45)
+    write_video(videos / "a.mp4", frames[:20])
+    write_video(videos / "sub" / "a.mp4", frames[20:])                # same name, another folder
+    seq, dist = tmp_path / "seq", tmp_path / "ray"
+    assert cli.main([str(videos), "--out", str(seq), "--quiet", "--recursive"]) == 0
+    assert cli.main([str(videos), "--out", str(dist), "--quiet", "--recursive", "--ray", "--workers", "2"]) == 0, \
+        capsys.readouterr().err
+    tree = sorted(str(p.relative_to(dist)) for p in dist.rglob("*"))
+    assert tree == sorted(str(p.relative_to(seq)) for p in seq.rglob("*")) == [
+        "a.csv", "a.json", "sub", "sub/a.csv", "sub/a.json"]
+    for csv, n in (("a.csv", 20), ("sub/a.csv", 25)):
+        a = pd.read_csv(seq / csv, dtype=str, keep_default_na=False)
+        assert len(a) == n
+        pd.testing.assert_frame_equal(a, pd.read_csv(dist / csv, dtype=str, keep_default_na=False))
+    assert partials(dist) == [] and partials(dist / "sub") == []
+
+
+def test_mmpose_runs_on_the_workers_with_the_users_config_and_checkpoint(local_ray, folder, tmp_path, capsys):
+    """The workers build the mmpose estimator from --pose-config and --pose-checkpoint (paths on
+    storage every node sees) and write the sequential command's poses."""
+    pytest.importorskip("mmpose", reason="the optional mmpose install (requirements-mmpose*.txt)")
+    from test_mmpose import build_rtmpose_t
+    config, ckpt, _ = build_rtmpose_t(tmp_path)
+    args = [str(folder / "cam01.mp4"), "--quiet", "--estimator", "mmpose", "--pose-config", str(config),
+            "--pose-checkpoint", str(ckpt)]
+    assert cli.main(args + ["--out", str(tmp_path / "seq")]) == 0
+    assert cli.main(args + ["--out", str(tmp_path / "ray"), "--ray", "--workers", "1"]) == 0, capsys.readouterr().err
+    a, b = (pd.read_csv(tmp_path / d / "cam01.csv") for d in ("seq", "ray"))
+    assert len(a) == len(b) == 50 and a.detected.sum() > 0
+    assert list(a.columns) == list(b.columns) and "nose_x" in a.columns      # COCO-17 joints
+    num = a.select_dtypes("number").columns
+    np.testing.assert_allclose(b[num].to_numpy(float), a[num].to_numpy(float), atol=1e-3)   # threads may round differently
+    meta = json.loads((tmp_path / "ray" / "cam01.json").read_text())
+    assert meta["estimator"]["name"] == "mmpose" and meta["estimator"]["pose_config"] == str(config)
 
 
 def test_a_worker_killed_mid_video_is_retried(local_ray, refiners, tmp_path):

@@ -38,19 +38,23 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def rtmpose_t(tmp_path_factory) -> tuple[Path, Path, int]:
+def build_rtmpose_t(folder: Path) -> tuple[Path, Path, int]:
     """(config, checkpoint, FLOPs of one model call): RTMPose-t from the config inside the mmpose
-    wheel, randomly initialised, saved the way mmengine saves checkpoints."""
+    wheel, randomly initialised, saved in `folder` the way mmengine saves checkpoints."""
     import torch
     from mmengine.runner import save_checkpoint
     torch.manual_seed(0)
     config = mm.resolve_config(RTMPOSE_T)
     model = mm.build_model(config)
-    ckpt = tmp_path_factory.mktemp("mmpose") / "rtmpose-t_random.pth"
+    ckpt = folder / "rtmpose-t_random.pth"
     save_checkpoint({"state_dict": model.state_dict(), "meta": {"dataset_meta": model.dataset_meta}},
                     str(ckpt))
     return config, ckpt, mm.count_flops(model)
+
+
+@pytest.fixture(scope="module")
+def rtmpose_t(tmp_path_factory) -> tuple[Path, Path, int]:
+    return build_rtmpose_t(tmp_path_factory.mktemp("mmpose"))
 
 
 def test_shims_build_rtmpose_from_mmposes_own_cspnext_and_configs_resolve_by_name_or_alias(rtmpose_t):
