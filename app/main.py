@@ -3,6 +3,7 @@ else the bundled demo."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -89,6 +90,26 @@ def exit_at_first_pose(window: MainWindow) -> None:
     window.session.frame_shown.connect(on_frame)
 
 
+def close_on_signals(window: MainWindow) -> list[int]:
+    """SIGTERM (kill, docker stop, a desktop session ending) and Ctrl-C in the terminal close the
+    window as its close button does: settings saved, the worker's run stopped and its thread
+    joined, no file left half written (an export runs in the GUI thread, between two signals'
+    handling). Qt's event loop runs no Python, so a timer hands the interpreter a moment five
+    times a second to run the handlers. Returns the list the signals received are added to."""
+    received: list[int] = []
+
+    def close(signum, frame) -> None:
+        received.append(signum)
+        window.close()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, close)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return received
+
+
 def main(argv: list[str]) -> int:
     app = QApplication([sys.argv[0] if sys.argv else "run_app.py", *argv])   # Qt takes its options
     args = build_parser().parse_args(app.arguments()[1:])
@@ -97,6 +118,7 @@ def main(argv: list[str]) -> int:
     apply_theme(app)
     window = MainWindow(QSettings())
     window.show()
+    signals = close_on_signals(window)
     if args.videos:
         window.open_files(args.videos)
     else:
@@ -105,4 +127,5 @@ def main(argv: list[str]) -> int:
         screenshot_when_shown(window, args.screenshot, args.screenshot_frame)
     if args.first_pose_exit:
         exit_at_first_pose(window)
-    return app.exec()
+    status = app.exec()
+    return 128 + signals[0] if signals else status         # as the headless command: 143, 130

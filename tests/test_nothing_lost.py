@@ -353,6 +353,26 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert files(out) == []
 
 
+def test_the_app_closes_cleanly_on_sigterm_and_ctrl_c(tmp_path):
+    """The desktop app, killed with SIGTERM (or Ctrl-C in its terminal) while it plays a video,
+    closes as its close button does: worker stopped, settings saved, exit status 143 (130)."""
+    for sig, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        config = tmp_path / f"config-{sig}"
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(config)}
+        proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_app.py"), str(DEMO)], cwd=REPO_ROOT,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.monotonic() + 120
+        while not any(Path(f"/proc/{proc.pid}/fd", fd).resolve() == DEMO.resolve()   # the worker reads it
+                      for fd in os.listdir(f"/proc/{proc.pid}/fd")):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == status, stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert (config / "keyframe-pose" / "keyframe-pose.conf").exists()        # closed, not killed
+
+
 def test_partial_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
     out = tmp_path / "out"
     proc = start_cli(DEMO, "--out", out)
