@@ -172,11 +172,23 @@ class VideoSummary:
     latency_frames: int
     dense: dict | None = None
     latency: str = "window"          # the latency mode (LATENCIES)
+    last_time_s: float | None = None  # the last frame's timestamp (the container's)
+
+    def timing(self) -> str:
+        """`12.0 s at 30 fps`; from the timestamps where the frame rate varies (the container's
+        rate is then an estimate): `7.9 s, variable frame rate (15.2 fps on average)`."""
+        nominal = self.frames / self.fps if self.fps > 0 else 0.0
+        if self.last_time_s is None or self.frames < 2:
+            return f"{nominal:.1f} s at {self.fps:g} fps"
+        seconds = self.last_time_s * self.frames / (self.frames - 1)    # + one mean frame duration
+        if abs(seconds - nominal) <= 0.02 * max(seconds, nominal):
+            return f"{nominal:.1f} s at {self.fps:g} fps"
+        return f"{seconds:.1f} s, variable frame rate ({self.frames / seconds:.1f} fps on average)"
 
     def lines(self) -> list[str]:
         s, f = self.stats, self.flops
         g = lambda x: f"{x / 1e9:.4f}"
-        out = [f"{self.video.name}: {self.frames} frames ({self.frames / self.fps:.1f} s at {self.fps:g} fps), "
+        out = [f"{self.video.name}: {self.frames} frames ({self.timing()}), "
                f"{s.keyframes} keyframes estimated, person found on {s.detected}",
                f"  estimator {g(f.estimator_per_keyframe)} GFLOPs per keyframe, {g(f.estimator_per_frame)} per frame; "
                f"refiner {g(f.refiner_per_frame)} GFLOPs per frame",
@@ -230,13 +242,14 @@ def agreement(refined: np.ndarray, dense: np.ndarray, skeleton: Skeleton = MEDIA
             "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
 
 
-def short_clip(frames: int, window: int) -> dict | None:
+def short_clip(frames: int, refiner: Refiner) -> dict | None:
     """How a clip shorter than one refiner window (K*Q+1 frames) got its poses; None otherwise."""
-    if frames >= window:
+    if frames >= refiner.window:
         return None
-    return {"frames": frames, "window": window,
-            "method": "one refiner window, padded by repeating the last keyframe; frames after "
-                      "the last keyframe keep its pose"}
+    how = ("linear interpolation of its keyframes (no refiner model for these settings)" if refiner.is_linear
+           else "one refiner window, padded by repeating the last keyframe")
+    return {"frames": frames, "window": refiner.window,
+            "method": f"{how}; frames after the last keyframe keep its pose"}
 
 
 def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineConfig, stride: int,
@@ -249,7 +262,7 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
     return {
         "video": video, "frames": stats.frames, "fps": fps, "size": list(size), "rotation": rotation,
         "k": image.k, "q": image.q, "stride": stride,
-        "short_clip": short_clip(stats.frames, image.window),
+        "short_clip": short_clip(stats.frames, image),
         "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode,
                       **{k: str(v) for k, v in cfg.estimator_options().items()}},
         "weights": {"image": weights_summary(image), "world": weights_summary(world)},
@@ -330,7 +343,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                    dynamic_ncols=True, leave=True)
         with CsvWriter(csv_path, est.skeleton, est.has_world) as writer:
             run = pipe.run(source, stop=lambda: stopped["flag"])
-            ended = None
+            ended, last_time = None, None
             while True:
                 try:
                     frame, poses = next(run)
@@ -347,6 +360,8 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
                     stopped["flag"] = True          # live: Ctrl-C ends the recording
                     continue
                 writer.write_all(poses)
+                if poses:
+                    last_time = poses[-1].time_s
                 if cfg.dense:
                     refined += [p.image for p in poses]
                 if frame is not None:
@@ -363,7 +378,8 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
             if cfg.dense and source.kind == "file":
                 dense = _dense_baseline(source, cfg, pipe.stats, np.array(refined), progress)
             summary = VideoSummary(Path(source.name), csv_path, pipe.stats.frames, source.fps, pipe.stats,
-                                   pipe.flops, pipe.latency_frames(), dense, pipe.latency)
+                                   pipe.flops, pipe.latency_frames(), dense, pipe.latency,
+                                   last_time if source.kind == "file" else None)
             writer.commit(run_metadata(
                 str(Path(source.spec).resolve()) if source.kind == "file" else str(source.spec),
                 source.fps, source.size, cfg, pipe.stride, (pipe.image, pipe.world), pipe.stats, pipe.flops,

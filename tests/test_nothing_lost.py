@@ -417,6 +417,8 @@ def test_variable_frame_rate_uses_the_container_timestamps(tmp_path, refiners, c
     assert len(df) == 120 and (df.frame == np.arange(120)).all()
     assert np.abs(df.time_s.to_numpy() - VFR_TIMES).max() <= tol     # CSV keeps 4 decimals
     assert df.detected.mean() > 0.9
+    # the summary's duration from the timestamps, not frames over the header's rate
+    assert "120 frames (8.0 s" in summary.lines()[0]       # webm: the header says 30 fps, 4.0 s
 
 
 def test_a_truncated_variable_frame_rate_file_is_still_refused(tmp_path, carphone_frames):
@@ -443,6 +445,16 @@ def test_a_clip_shorter_than_a_window_gets_a_pose_per_frame(tmp_path, refiners, 
     assert side["frames"] == n
     assert side["short_clip"]["frames"] == n and side["short_clip"]["window"] == refiners[0].window
     assert "padded" in side["short_clip"]["method"]
+
+
+def test_a_short_clip_without_a_refiner_model_says_it_was_interpolated(tmp_path, carphone_frames):
+    from pipeline.refiner.runtime import Refiner                      # what a space without an
+    linear = (Refiner.linear("image", 10), Refiner.linear("world", 10))   # accepted model runs
+    path = write_video(tmp_path / "short5.mp4", carphone_frames[:5])
+    summary = process_video(path, tmp_path / "out", CFG, linear, progress=False)
+    side = json.loads(summary.csv.with_suffix(".json").read_text())
+    assert side["short_clip"]["method"].startswith("linear interpolation of its keyframes")
+    assert len(pd.read_csv(summary.csv)) == 5
 
 
 def test_a_full_length_clip_is_not_marked_short(tmp_path, refiners):
