@@ -179,10 +179,12 @@ def test_a_folder_of_bad_files_names_each_problem(tmp_path, carphone_frames):
     assert [f for f in files(tmp_path / "out") if f.endswith(".csv")] == ["real.csv"]
 
 
-def accepted_ks(space: str, latency: str = "window") -> list[int]:
-    """K values with an accepted refiner for a space and latency mode (a file's mode: window)."""
+def accepted_ks(space: str, latency: str = "window", accepted: bool = True) -> list[int]:
+    """K values with an accepted (or a trained but not accepted) refiner for a space and latency
+    mode (a file's mode: window)."""
     cards = [json.loads(p.read_text()) for p in (REPO_ROOT / "weights").glob("*.json")]
-    return sorted({c["model"]["k"] for c in cards if c["space"] == space and c["evaluation"].get("accepted")
+    return sorted({c["model"]["k"] for c in cards if c["space"] == space
+                   and bool(c["evaluation"].get("accepted")) == accepted
                    and c["model"].get("latency", "window") == latency})
 
 
@@ -195,6 +197,8 @@ def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one
         ks = accepted_ks(space)
         assert f"{space}-space" in note and "K=7" in note and "linear interpolation" in note
         assert (f"K = {', '.join(map(str, ks))}" if ks else "none passed") in note and ".pt" not in note
+        if not ks and (trained := accepted_ks(space, accepted=False)):      # worth knowing they exist
+            assert f"usable with --weights: K = {', '.join(map(str, trained))}" in note
     sidecar = json.loads((tmp_path / "out" / "carphone.json").read_text())
     assert sidecar["weights"]["image"]["name"] == "linear interpolation" and sidecar["k"] == 7
 

@@ -120,13 +120,15 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
                  latency: str = "window") -> Path:
     """The accepted weights for a space, K and latency mode (and Q, else the smallest Q: the live
     model). Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
-    cards, accepted_k = [], set()
+    cards, accepted_k, trained_k = [], set(), set()
     for p in sorted(folder.glob("*.json")):
         try:
             card = load_card(p)
         except WeightsError:
             continue
         c = card.config
+        if card.space == space and c.latency == latency and not is_accepted(card):
+            trained_k.add(c.k)
         if card.space == space and c.latency == latency and is_accepted(card):
             accepted_k.add(c.k)
             if c.k == k and (q is None or c.q == q):
@@ -136,7 +138,9 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
         if latency != "window":
             want += f", {latency} latency"
         have = (f"accepted ones exist for K = {', '.join(map(str, sorted(accepted_k)))}" if accepted_k
-                else "none passed the evaluation (docs/refiner.md)")
+                else "none passed the evaluation (docs/refiner.md" + (
+                    f"; trained, usable with --weights: K = {', '.join(map(str, sorted(trained_k)))})"
+                    if trained_k else ")"))
         raise NoAcceptedRefiner(f"no accepted {space}-space refiner for {want}; {have}")
     return min(cards)[1].with_suffix(".pt")
 
