@@ -126,6 +126,21 @@ def test_mmpose_runs_on_the_workers_with_the_users_config_and_checkpoint(local_r
     assert meta["estimator"]["name"] == "mmpose" and meta["estimator"]["pose_config"] == str(config)
 
 
+def test_one_overall_bar_counts_frames_and_videos(local_ray, refiners, folder, tmp_path, capsys):
+    """The bar (stderr): frames done of the frames expected, videos done and failed, time left;
+    each video's summary on stdout as it finishes."""
+    paths = [folder / "carphone.mp4", folder / "broken.mp4"]
+    written, failed = cluster.process_videos(paths, output_names(paths), tmp_path / "out", CFG, refiners,
+                                             workers=2, progress=True)
+    out, err = capsys.readouterr()
+    assert [s.csv.name for s in written] == ["carphone.csv"] and len(failed) == 1
+    last = err.replace("\r", "\n").strip().splitlines()
+    bar = next(line for line in reversed(last) if line.startswith("2 videos"))
+    assert "40/40" in bar and "frame" in bar and "videos 2/2 done, 1 failed" in bar, bar
+    assert "<" in bar                                            # tqdm's elapsed<remaining
+    assert "carphone.mp4: 40 frames" in out and "error: broken.mp4" in err
+
+
 def test_a_worker_killed_mid_video_is_retried(local_ray, refiners, tmp_path):
     """Two copies of an 800-frame clip, one worker each; the worker of the first is killed
     (SIGKILL) once it has done some frames. Its video is done again by a new worker: one
