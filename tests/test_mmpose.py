@@ -95,6 +95,7 @@ def test_headless_mmpose_loads_the_checkpoint_and_writes_a_coco_row_for_every_fr
     per_call = flops + PersonDetector.flops()                        # the model and its person boxes
     assert meta["flops_per_frame"]["estimator"] == pytest.approx(per_call / 10)
     assert f"estimator {per_call / 1e9:.4f} GFLOPs per keyframe" in text.out
+    assert "world-space" not in text.out              # no world refiner runs for a 2D model
 
 
 def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpose_t, clip, tmp_path, capsys):
@@ -113,8 +114,10 @@ def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpo
     ]
     for extra, message in cases:
         assert process_main(base + extra) == 2
-        err = capsys.readouterr().err.strip().splitlines()
+        said = capsys.readouterr()
+        err = said.err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+        assert "note:" not in said.out                # nothing said about refiners before it
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     assert process_main(base + ["--pose-config", str(config), "--pose-checkpoint", str(tmp_path / "junk.pth")]) == 2
     assert "not a readable PyTorch checkpoint" in capsys.readouterr().err
