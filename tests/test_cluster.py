@@ -190,6 +190,39 @@ def test_ctrl_c_cancels_and_leaves_no_partial_csv(local_ray, refiners, tmp_path)
         assert csv.with_suffix(".json").exists() and len(pd.read_csv(csv)) == 200
 
 
+def test_ctrl_c_in_the_terminal_ends_a_ray_run_with_130_and_no_partial_file(tmp_path):
+    """The command as a user runs it (its own local Ray), interrupted by a real SIGINT while the
+    workers write: exit status 130, finished videos kept, nothing partial left."""
+    import subprocess
+    import sys
+    import time
+    from pipeline.paths import REPO_ROOT
+    videos = tmp_path / "in"
+    videos.mkdir()
+    frames = read_frames(VIDEO_DIR / "sports2d_demo.mp4", 200) * 3
+    for n in "ab":
+        write_video(videos / f"{n}.mp4", frames)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_app.py"), "process", str(videos), "--out", str(out),
+                             "--ray", "--workers", "2", "--quiet"], cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+                            # as from a terminal: Ctrl-C not ignored (Ray in this test process
+                            # leaves SIGINT ignored, which a child would inherit)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    end = time.monotonic() + 240
+    while not (out.exists() and any(p.name.endswith(".partial") for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "no partial CSV is left" in err
+    assert partials(out) == []
+    for csv in out.glob("*.csv"):                              # one that finished meanwhile is whole
+        assert len(pd.read_csv(csv)) == 600 and csv.with_suffix(".json").exists()
+
+
 def test_a_folder_the_cluster_cannot_see_is_refused(local_ray, refiners, folder, tmp_path, monkeypatch):
     # a cluster node that does not mount --out reads no token there: here, none is written
     monkeypatch.setattr(cluster, "_write_token", lambda path, token: None)
