@@ -178,12 +178,11 @@ class VideoSummary:
         """`12.0 s at 30 fps`; from the timestamps where the frame rate varies (the container's
         rate is then an estimate): `7.9 s, variable frame rate (15.2 fps on average)`."""
         nominal = self.frames / self.fps if self.fps > 0 else 0.0
-        if self.last_time_s is None or self.frames < 2:
-            return f"{nominal:.1f} s at {self.fps:g} fps"
-        seconds = self.last_time_s * self.frames / (self.frames - 1)    # + one mean frame duration
-        if abs(seconds - nominal) <= 0.02 * max(seconds, nominal):
-            return f"{nominal:.1f} s at {self.fps:g} fps"
-        return f"{seconds:.1f} s, variable frame rate ({self.frames / seconds:.1f} fps on average)"
+        if self.last_time_s is not None and self.frames >= 2:
+            seconds = self.last_time_s * self.frames / (self.frames - 1)    # + one mean frame duration
+            if abs(seconds - nominal) > 0.02 * max(seconds, nominal):
+                return f"{seconds:.1f} s, variable frame rate ({self.frames / seconds:.1f} fps on average)"
+        return f"{nominal:.1f} s at {self.fps:g} fps"
 
     def lines(self) -> list[str]:
         s, f = self.stats, self.flops
