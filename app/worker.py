@@ -30,7 +30,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread
 
 from pipeline.config import PipelineConfig, load_refiners
-from pipeline.estimators import ESTIMATORS, PoseEstimate, check_estimator, estimator_flops, make_estimator
+from pipeline.estimators import PoseEstimate, check_estimator, estimator_flops, make_estimator
 from pipeline.flops import FlopsReadout
 from pipeline.process import KeyframePipeline, RunStats, pipeline_flops
 from pipeline.refiner.runtime import Refiner, load_card
@@ -287,8 +287,6 @@ class PipelineWorker(QThread):
                                        **cfg.estimator_options())
         except (ValueError, OSError, ImportError):
             return None
-        if not ESTIMATORS[cfg.estimator].has_world:       # a 2D estimator: no world refiner runs
-            refiners = (refiners[0], None)
         return pipeline_flops(refiners, cfg.stride, per_call)
 
     def _publish_playlist(self) -> None:

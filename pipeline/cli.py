@@ -170,15 +170,14 @@ def _process(args: argparse.Namespace) -> int:
             videos, outs, names = [spec], [args.out], [None]
         cfg = cfg.for_source(live=VideoSource(spec).live)
         check_writable(args.out)
-        from .estimators import ESTIMATORS, check_estimator
+        from .estimators import check_estimator
         check_estimator(cfg.estimator, **cfg.estimator_options())   # a missing file: its line alone
         refiners = load_refiners(cfg)
         if cfg.stride is not None and cfg.stride > refiners[0].q:
             raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
                              f"per window of {refiners[0].card.name}), got {cfg.stride}")
         estimator = _heavy_estimator(cfg)
-        # the world refiner's note only for an estimator with world joints (not a 2D mmpose model)
-        for note in refiner_notes(refiners if ESTIMATORS[cfg.estimator].has_world else refiners[:1]):
+        for note in refiner_notes(refiners):
             print(f"note: {note}", flush=True)
     except (SourceError, ExportError, WeightsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .estimators import ESTIMATORS
 from .refiner.config import LATENCIES
 from .refiner.runtime import NoAcceptedRefiner, Refiner, WeightsError, find_weights, load_card
 from .skeleton import BODY12
@@ -66,7 +67,8 @@ class PipelineConfig:
 
 
 def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
-    """The image refiner (and the world one) for cfg, refusing weights that don't fit.
+    """The image refiner and the world one (None with `world` off or for an estimator without
+    world joints) for cfg, refusing weights that don't fit.
 
     Without a weights file, only models their evaluation accepted are used (docs/refiner.md); a
     space without one is interpolated linearly (`Refiner.linear`, its card's note says why), with
@@ -87,7 +89,9 @@ def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:
     else:
         image = shipped("image", cfg.k, cfg.q)
     world = None
-    if cfg.world:                           # the world model shares the image model's windows
+    # a world model for an estimator with world joints (not a 2D mmpose model); it shares the
+    # image model's windows
+    if cfg.world and ESTIMATORS[cfg.estimator].has_world:
         q = image.q if isinstance(image, Refiner) else cfg.q
         if cfg.world_weights is not None:
             world = Refiner.load(cfg.world_weights, space="world", joints=joints, k=cfg.k, q=q, **run)
