@@ -51,6 +51,8 @@ def make_window(qtbot, settings_file: Path, realtime: bool = False) -> MainWindo
     """A window whose settings live in a test folder (the user's are never touched)."""
     window = MainWindow(QSettings(str(settings_file), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
+    window.announced = []                  # every size the video view told the worker, in order
+    window.video.display_size_changed.connect(lambda w, h: window.announced.append((w, h)))
     window.show()
     if window.realtime_action.isChecked() != realtime:
         window.realtime_action.trigger()
@@ -115,9 +117,15 @@ def test_demo_every_frame_refined_readout_and_export_queued_mid_run(window, qtbo
     assert [f.pose.index for f in rec.items if f.pose.keyframe] == list(range(0, n, 10))
     shown = [f.pose.index for f in rec.frames]
     assert shown == sorted(set(shown)) and shown[0] == 0 and shown[-1] == n - 1
-    fit = min(window.video.width() / 1768, window.video.height() / 994)   # fitted to the view: drawn 1:1
-    assert all(f.image is not None and abs(f.image.shape[1] - 1768 * fit) <= 1
-               and abs(f.image.shape[0] - 994 * fit) <= 1 for f in rec.frames)
+    # each fitted to a size the view announced (the layout may settle while the first frames
+    # are on their way: those are drawn resampled), the last to the view's size now: drawn 1:1
+    def fitted(image, w, h):
+        fit = min(w / 1768, h / 994)
+        return abs(image.shape[1] - 1768 * fit) <= 1 and abs(image.shape[0] - 994 * fit) <= 1
+    assert all(f.image is not None and any(fitted(f.image, *a) for a in window.announced)
+               for f in rec.frames)
+    dpr = window.video.devicePixelRatioF()
+    assert fitted(rec.frames[-1].image, window.video.width() * dpr, window.video.height() * dpr)
     assert sum(f.image is None for f in rec.items) == n - len(shown)
     with_pose = [f.pose.index for f in rec.items if f.pose.has_pose]
     assert len(with_pose) > 100 and with_pose[-1] == n - 1          # a person from about frame 60
