@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline.interpolate import extrapolate_keyframes, fill_causal
-from pipeline.refiner.latency import latency_frames
+from pipeline.refiner.latency import causal_window_index, latency_frames, stitch
 from pipeline.refiner.model import LATENCIES, MixSynthFormer, ModelConfig
 from pipeline.refiner.runtime import ModelCard, Refiner
 from pipeline.skeleton import BODY12
@@ -62,6 +62,28 @@ def test_extrapolation_baselines_by_hand():
     np.testing.assert_allclose(hold, [0, 0, 1, 1, 3, 3, 3])
     np.testing.assert_allclose(vel, [0, 0, 1, 1.5, 3, 4, 5])
     np.testing.assert_array_equal(fill_causal(np.arange(5.0), np.array([0, 1, 0, 0, 1], bool)), [1, 1, 1, 1, 4])
+
+
+def test_keyframe_blocks_continue_where_one_window_hands_over_to_the_next():
+    """Keyframe latency: block i+1 starts from the pose already given for keyframe i (its own
+    re-estimate of that frame differs), the difference fading to none at keyframe i+1, which
+    keeps the estimate of the window that ends there."""
+    np.testing.assert_allclose(stitch(np.array([[4.0]]), np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])),
+                               [[4.0], [4.0], [4.0], [4.0]])     # shown 4, re-estimated 0: offset 4, 3, 2, 1, 0 x 1
+    k, q = 5, 3
+    r = random_refiner("keyframe", k, q)
+    kf = mediapipe_motion(14 * k)[::k][:, :12]
+    out = r.refine_sequence(kf, 13 * k + 1)
+    windows = r.refine_windows(kf[causal_window_index(np.arange(1, len(kf)), q)])[:, k * (q - 1):]
+    for i, w in zip(range(1, len(kf)), windows):
+        np.testing.assert_allclose(out[k * i], w[-1], atol=1e-4)          # keyframe i: window i's
+        if i > 1:                                                          # the handover: continuous
+            np.testing.assert_allclose(out[k * (i - 1) + 1:k * i + 1],
+                                       w[1:] + (1 - np.arange(1, k + 1) / k)[:, None, None]
+                                       * (out[k * (i - 1)] - w[0]), atol=1e-4)
+    jumps = np.abs(np.diff(out, axis=0)).max(axis=(1, 2))
+    unstitched = np.abs(windows[1:, 1] - windows[:-1, -1]).max(axis=(1, 2))   # without it
+    assert jumps[k::k].max() < unstitched.mean()
 
 
 def stream(latency_refiner: Refiner, image: np.ndarray, k: int, missed=()) -> tuple[list, list]:

@@ -2,7 +2,8 @@
 latency mode assigns it (`pipeline.refiner.latency`), emitted as soon as that window exists.
 
   keyframe  frames K(i-1)+1 ... K*i are emitted when keyframe i is estimated (at most K frames
-            late), from the window of keyframes i-Q ... i (frame 0 with keyframe 1's);
+            late), from the window of keyframes i-Q ... i (frame 0 with keyframe 1's), stitched
+            to the pose given for keyframe i-1 on the same track (`refiner.latency.stitch`);
   zero      frame n is emitted with its own push, from the window of keyframes i-Q ... i where
             i = n // K: keyframes at or before n only, the frames after keyframe i predicted.
 At the start of a person's track the window holds its first keyframe in place of the missing
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..continuity import PersonTrack
 from ..estimators import PoseEstimate
+from ..refiner.latency import stitch
 from ..refiner.runtime import Refiner
 from ..skeleton import MEDIAPIPE33, Skeleton
 from .pose import FramePose, RefinerStats, estimate_values
@@ -106,9 +108,9 @@ class CausalStreamingRefiner:
                 self._new_track = True
             self._history.append((estimate_values(est), True))
             self._last_detected = j
-        self._block = (j, *self._refine()) if self._history else None
+        self._block = (j, *self._refine(j)) if self._history else None
 
-    def _refine(self) -> tuple[list[np.ndarray], list[bool]]:
+    def _refine(self, j: int) -> tuple[list[np.ndarray], list[bool]]:
         """The window ending at the newest keyframe -> its emitted frames (image, conf, world),
         each (E, J, D), and whether each rests on detections only."""
         held = [self._history[0]] * (self.q + 1 - len(self._history)) + list(self._history)
@@ -124,11 +126,18 @@ class CausalStreamingRefiner:
                 continue
             window = refiner.refine_windows(kf[c][None][:, :, self.body], pin[None] if pinned else None)[0]
             out[c][:, self.body] = window[self._emitted]
+            if self.latency == "keyframe" and self._continues(j):      # as refine_causal does
+                out[c][1:, self.body] = stitch(self._block[1][c][-1, self.body], out[c][:, self.body])
             self.stats.windows += 1
         self.stats.seconds += time.perf_counter() - t0
         if self.latency == "keyframe":                   # frames between the last two keyframes
             return out, detected[-2:]
         return out, [detected[-1]]
+
+    def _continues(self, j: int) -> bool:
+        """Keyframe j's block follows the previous one on the same person's track, whose last
+        frame is already given (block 0's is not: frame 0 comes with block 1)."""
+        return self._block is not None and self._block[0] == j - 1 >= 1 and not self._new_track
 
     # -- output -------------------------------------------------------------------------------
     def _release(self) -> list[FramePose]:
