@@ -158,3 +158,22 @@ def test_the_zero_latency_fallback_holds_the_last_keyframe_and_is_named_so():
     keyframes = rng.normal(size=(2, 4, len(BODY12.joints), 2)) * 50 + 300
     out = r.refine_windows(keyframes)
     np.testing.assert_allclose(out[:, 30:], np.repeat(keyframes[:, -1:], out.shape[1] - 30, 1), atol=1e-3)
+
+
+def test_the_evaluation_gives_causal_modes_the_keyframes_a_stream_has():
+    """A missed keyframe is held from the last detection for a keyframe- or zero-latency model and
+    for the baselines it is judged against (a stream cannot fill it from the next detection);
+    window models and their baselines get it filled from both sides."""
+    from pipeline.training.evaluate import REFINER, EvalSequence, predictions
+    k, n = 5, 31
+    gt = np.repeat(np.arange(n, dtype=np.float64)[:, None, None], 12, 1).repeat(2, 2)   # x = y = frame
+    keyframe_values = gt[::k].copy()
+    found = np.ones(len(keyframe_values), bool)
+    found[3] = False                                   # frame 15: missed, filled from 10 and 20
+    keyframe_values[3] = 15.0
+    seq = EvalSequence("ramp", gt, gt, keyframe_values, found)
+    for latency, at15 in (("window", 15.0), ("keyframe", 10.0), ("zero", 10.0)):
+        out = predictions(seq, Refiner.linear("image", k, 3, latency=latency), k, None)
+        assert out["linear"][15, 0, 0] == at15, latency
+        if latency == "keyframe":                      # the fallback is exactly its rival
+            np.testing.assert_allclose(out[REFINER], out["linear"], atol=1e-4)

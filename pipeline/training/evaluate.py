@@ -147,11 +147,13 @@ def predictions(seq: EvalSequence, refiner: Refiner | None, k: int, stride: int 
     n = len(seq.gt)
     kf = keyframe_indices(n, k)
     out = {"dense input": seq.dense}
-    for kind in KINDS:
-        out[kind] = interpolate_keyframes(kf, seq.keyframes, np.arange(n), kind)
+    latency = refiner.card.config.latency if refiner is not None else "window"
     keyframes = seq.keyframes
-    if refiner is not None and refiner.card.config.latency == "zero":
-        keyframes = fill_causal(seq.keyframes, seq.found)    # a live source cannot fill from the future
+    if latency != "window":           # a missed keyframe held, as a stream has it (not filled from
+        keyframes = fill_causal(seq.keyframes, seq.found)   # the next detection): every method's input
+    for kind in KINDS:
+        out[kind] = interpolate_keyframes(kf, keyframes, np.arange(n), kind)
+    if latency == "zero":
         for kind in EXTRAPOLATIONS:
             out[kind] = extrapolate_keyframes(kf, keyframes, np.arange(n), kind)
     if refiner is not None:
@@ -281,11 +283,13 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     key = "error (% box)" if space == "image" else "MPJPE (mm)"
     judge = "error (% box)" if space == "image" else "PA-MPJPE (mm)"
     latency = refiner.card.config.latency
-    causal = fill_causal if latency == "zero" else (lambda kf, found: kf)
+    causal = fill_causal if latency != "window" else (lambda kf, found: kf)   # as in `predictions`
     run = lambda pin: (lambda f, kf, found, n: refiner.refine_sequence(
         causal(kf, found).astype(np.float32), n, stride, pin=found if pin else None))
     extra = {kind: (lambda f, kf, found, n, kind=kind: extrapolate_keyframes(f, causal(kf, found), np.arange(n), kind))
              for kind in EXTRAPOLATIONS} if latency == "zero" else {}
+    if latency == "keyframe":         # the rival: linear interpolation of the same keyframes
+        extra["linear"] = lambda f, kf, found, n: interpolate_keyframes(f, causal(kf, found), np.arange(n), "linear")
     scene = multiview.load_scene()
     kw = "predict_image" if space == "image" else "predict_world"
     views: dict[str, dict] = {}
@@ -434,7 +438,9 @@ Produced by `python -m pipeline.evaluate --all --doc docs/refiner.md` (`make eva
 by hand. How the refiners are made, and why the suites look as they do, follows the tables.
 
 Every suite is held out from the model it scores. Keyframes are frames 0, K, 2K, ...; the baselines
-interpolate the same keyframes (scipy `interp1d`, held after the last keyframe); *dense input* is
+interpolate the same keyframes (scipy `interp1d`, held after the last keyframe); a missed keyframe
+is filled from the detections around it, or, for keyframe- and zero-latency models, held from the
+last detection, as a live stream has it (every method gets the same keyframes); *dense input* is
 the noisy detection of every frame, what running the estimator on every frame would give.
 *MixSynthFormer* is the refiner's own output, windows as the app runs them; *keyframes pinned*:
 detected keyframes keep the estimator's pose and the refined frames between them are shifted to
