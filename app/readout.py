@@ -23,8 +23,9 @@ _ROWS = [
     ("measured", "Speed-up vs dense", "dense time (estimator on every frame, from the measured "
                                       "per-call time) / actual processing time"),
     ("estimator_ms", "Estimator time", "mean wall time of one estimator call"),
-    ("mode", "Latency mode", "window: K·Q frames, the most accurate; keyframe: at most K frames; "
-                             "zero: each frame's pose predicted from past keyframes as it arrives"),
+    ("mode", "Latency mode", "window: K·Q frames; keyframe: at most K frames; zero: each frame's "
+                             "pose predicted from past keyframes as it arrives (auto: keyframe for "
+                             "live sources, the most accurate for files)"),
     ("latency", "Display latency", "frames read after a frame before its refined pose is final: "
                                    "K·Q, K or 0 by the mode, with every keyframe detected (once a "
                                    "run is over: its median)"),

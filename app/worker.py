@@ -317,7 +317,7 @@ class PipelineWorker(QThread):
         try:
             estimator = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static",
                                        **cfg.estimator_options())
-            pipe = KeyframePipeline(cfg, *refiners, estimator)
+            pipe = KeyframePipeline(cfg, *refiners, estimator, live=source.live)
         except (ValueError, RuntimeError) as e:
             self.output.put_event(OpenFailed(spec, f"{source.name}: cannot start the pipeline: {e}"))
             if estimator is not None:

@@ -9,19 +9,34 @@ from .refiner.config import LATENCIES
 from .refiner.runtime import NoAcceptedRefiner, Refiner, WeightsError, find_weights, load_card
 from .skeleton import BODY12
 
-# `auto` latency: files get the most accurate mode; cameras and streams the lowest latency that
-# the evaluation shows costs no accuracy (docs/refiner.md, "Accuracy against latency"): with
-# interpolation in both spaces (no accepted window model) the two give the same poses on detected
-# keyframes, and a window model's K*Q frames would be a second or more behind a live person;
-# predicting past the last keyframe (zero) costs accuracy.
-AUTO_LATENCY = {"file": "window", "live": "keyframe"}
+# `auto` latency: cameras and streams get the keyframe mode, the lowest latency that the evaluation
+# shows costs no accuracy (docs/refiner.md, "Accuracy against latency"): without an accepted window
+# model a window is linear interpolation, which the keyframe mode equals or betters, and a window
+# model's K*Q frames would be a second or more behind a live person; predicting past the last
+# keyframe (zero) costs accuracy. Files get the most accurate mode (`file_latency`): the window
+# mode where a window model is accepted, else the keyframe mode where one is (a file's missed
+# keyframes are filled from both sides in either), else the window mode.
+AUTO_LATENCY = {"file": "most accurate", "live": "keyframe"}
 LATENCY_CHOICES = ("auto",) + LATENCIES
+
+
+def file_latency(k: int, spaces: tuple[str, ...] = ("image", "world")) -> str:
+    """`auto` for a file: the first of window and keyframe with an accepted refiner for K in one
+    of `spaces`; window when neither has one."""
+    for latency in ("window", "keyframe"):
+        for space in spaces:
+            try:
+                find_weights(space, k, latency=latency)
+                return latency
+            except NoAcceptedRefiner:
+                pass
+    return "window"
 
 
 @dataclass
 class PipelineConfig:
     k: int = 10                      # keyframe interval: the estimator runs on frames 0, K, 2K, ...
-    latency: str = "auto"            # window | keyframe | zero | auto (AUTO_LATENCY, by source)
+    latency: str = "auto"            # window | keyframe | zero | auto (by source: AUTO_LATENCY)
     q: int | None = None             # keyframe intervals per window; None: the live model for K
     stride: int | None = None        # a window every `stride` keyframes; None: Q (windows share ends)
     estimator: str = "mediapipe"
@@ -60,7 +75,10 @@ class PipelineConfig:
             return self
         if self.weights is not None:                      # a chosen model runs in its own mode
             return replace(self, latency=load_card(self.weights).config.latency)
-        return replace(self, latency=AUTO_LATENCY["live" if live else "file"])
+        if live:
+            return replace(self, latency=AUTO_LATENCY["live"])
+        refined = ("image", "world") if self.world and ESTIMATORS[self.estimator].has_world else ("image",)
+        return replace(self, latency=file_latency(self.k, refined))
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -122,4 +140,4 @@ def weights_summary(refiner: Refiner | None) -> dict | None:
     return {"name": card.name, "space": card.space, **card.config.to_dict()}
 
 
-__all__ = ["AUTO_LATENCY", "LATENCY_CHOICES", "PipelineConfig", "load_refiners", "refiner_notes", "weights_summary", "load_card"]
+__all__ = ["AUTO_LATENCY", "LATENCY_CHOICES", "file_latency", "PipelineConfig", "load_refiners", "refiner_notes", "weights_summary", "load_card"]

@@ -77,9 +77,11 @@ class KeyframePipeline:
     """One video's run: pull `run()` to get (frame, finished poses) after every frame."""
 
     def __init__(self, cfg: PipelineConfig, image: Refiner, world: Refiner | None,
-                 estimator: Estimator, batch: int = 1):
+                 estimator: Estimator, batch: int = 1, live: bool = False):
         """`batch` windows are refined per call: 1 where poses are shown as they come (the
-        GUI), more for headless files (throughput; poses then come out in bursts)."""
+        GUI), more for headless files (throughput; poses then come out in bursts). `live`: a
+        camera or stream, whose missed keyframes the keyframe mode holds; a file's wait for the
+        next detection and are filled between the two."""
         if not estimator.has_world:
             world = None         # nothing to refine (a 2D estimator): neither run nor counted
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
@@ -87,7 +89,7 @@ class KeyframePipeline:
         self.stride = cfg.stride or image.stride
         self.latency = image.card.config.latency
         self.streaming = make_streamer(image, world, estimator.skeleton, self.stride, batch=batch,
-                                       pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
+                                       live=live, pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
                                        world_output=estimator.has_world)
         self.stats = RunStats()
         self.flops = pipeline_flops((image, world), self.stride, estimator.flops_per_call())
@@ -335,7 +337,8 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
     try:
         if own:
             est = make_estimator(cfg.estimator, static=cfg.keyframe_mode == "static", **cfg.estimator_options())
-        pipe = KeyframePipeline(cfg, image, world, est, batch=1 if source.live else FILE_BATCH)
+        pipe = KeyframePipeline(cfg, image, world, est, batch=1 if source.live else FILE_BATCH,
+                                live=source.live)
         csv_path = out_dir / f"{name or output_stem(source)}.csv"
         refined = []
         bar = tqdm(total=source.frame_count, desc=source.name, unit="frame", disable=not progress,

@@ -86,13 +86,13 @@ def test_keyframe_blocks_continue_where_one_window_hands_over_to_the_next():
     assert jumps[k::k].max() < unstitched.mean()
 
 
-def stream(latency_refiner: Refiner, image: np.ndarray, k: int, missed=()) -> tuple[list, list]:
+def stream(latency_refiner: Refiner, image: np.ndarray, k: int, missed=(), **options) -> tuple[list, list]:
     """Push (N, 33, 2) MediaPipe-shaped poses frame by frame through the streaming refiner of
     the refiner's mode -> (frames emitted by each push, every pose in order)."""
     from pipeline.estimators import PoseEstimate
     from pipeline.skeleton import MEDIAPIPE33
     from pipeline.streaming import make_streamer
-    s = make_streamer(latency_refiner, None, MEDIAPIPE33, pin_keyframes=False, world_output=False)
+    s = make_streamer(latency_refiner, None, MEDIAPIPE33, pin_keyframes=False, world_output=False, **options)
     per_push, poses = [], []
     for i, img in enumerate(image):
         est = PoseEstimate(img, np.ones(len(img), np.float32), None) if i % k == 0 and i not in missed else None
@@ -177,3 +177,33 @@ def test_the_evaluation_gives_causal_modes_the_keyframes_a_stream_has():
         assert out["linear"][15, 0, 0] == at15, latency
         if latency == "keyframe":                      # the fallback is exactly its rival
             np.testing.assert_allclose(out[REFINER], out["linear"], atol=1e-4)
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_missed_keyframes_are_held_live_and_filled_between_detections_in_a_file(live):
+    """Keyframe latency: a live stream holds a missed keyframe (the next one is not known yet); a
+    file waits for the next detection and fills the misses between the two, as the
+    window mode does. Either way the poses are those of the offline run of the same keyframes,
+    and the frames resting on a filled or held keyframe are marked so."""
+    from pipeline.interpolate import fill_causal, fill_gaps
+    from pipeline.skeleton import MEDIAPIPE33
+    k, n = 5, 63
+    r = random_refiner("keyframe", k)
+    image = mediapipe_motion(n)
+    missed = (15, 35, 40)                               # keyframe 3 alone, keyframes 7 and 8
+    per_push, poses = stream(r, image, k, missed, live=live)
+    assert [p.index for p in poses] == list(range(n))
+    found = np.array([f not in missed for f in range(0, n, k)])
+    body = [MEDIAPIPE33.index(j) for j in BODY12.joints]
+    kf = image[::k][:, body].astype(np.float64)
+    filled = (fill_causal if live else fill_gaps)(kf, found)
+    np.testing.assert_allclose(np.stack([p.image[body] for p in poses]),
+                               r.refine_sequence(filled.astype(np.float32), n), atol=1e-3)
+    assert [p.index for p in poses if not p.detected] == [*range(11, 21), *range(31, 46)]
+    # live: each block when its keyframe arrives; a file: misses wait for the next detection
+    waits = {15: [], 35: [], 40: [], 20: list(range(11, 21)), 45: list(range(31, 46))}
+    for f in range(k, n, k):
+        expected = list(range(0 if f == k else f - k + 1, f + 1))
+        if not live and f in waits:
+            expected = waits[f]
+        assert per_push[f] == expected, f

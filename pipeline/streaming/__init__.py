@@ -10,12 +10,13 @@ from .window import StreamingRefiner
 
 
 def make_streamer(image: Refiner, world: Refiner | None, skeleton, stride: int | None = None,
-                  batch: int = 1, **options) -> StreamingRefiner | CausalStreamingRefiner:
+                  batch: int = 1, live: bool = True, **options) -> StreamingRefiner | CausalStreamingRefiner:
     """The streaming refiner for the image refiner's latency mode (`options`: pinning, world
-    output, max_gap; `stride` and `batch` apply to window latency only)."""
+    output, max_gap; `stride` and `batch` apply to window latency only; not `live`, a file: the
+    keyframe mode fills a missed keyframe once the next detection is read, as the window mode)."""
     if image.card.config.latency == "window":
         return StreamingRefiner(image, world, skeleton, stride, batch=batch, **options)
-    return CausalStreamingRefiner(image, world, skeleton, **options)
+    return CausalStreamingRefiner(image, world, skeleton, fill_ahead=not live, **options)
 
 
 __all__ = ["CausalStreamingRefiner", "FramePose", "RefinerStats", "StreamingRefiner", "make_streamer"]

@@ -34,8 +34,10 @@ from .pose import FramePose, RefinerStats, estimate_values
 class CausalStreamingRefiner:
     def __init__(self, image: Refiner, world: Refiner | None = None, skeleton: Skeleton = MEDIAPIPE33,
                  max_gap: int | None = None, pin_keyframes: bool = True, pin_world: bool = False,
-                 world_output: bool = True):
-        """As `StreamingRefiner` (window latency), for refiners of the keyframe or zero mode."""
+                 world_output: bool = True, fill_ahead: bool = False):
+        """As `StreamingRefiner` (window latency), for refiners of the keyframe or zero mode.
+        `fill_ahead` (keyframe mode, files): a missed keyframe waits for the next detection and
+        is filled between the two, as the window mode does, instead of holding the last one."""
         cfg = image.card.config
         if cfg.latency not in ("keyframe", "zero"):
             raise ValueError(f"{image.card.name} is a {cfg.latency}-latency refiner: use StreamingRefiner")
@@ -47,6 +49,8 @@ class CausalStreamingRefiner:
         self.stride = 1
         self.max_gap = max_gap if max_gap is not None else self.k * max(self.q, 2)
         self.pin_keyframes, self.pin_world, self.world_output = pin_keyframes, pin_world, world_output
+        self.fill_ahead = fill_ahead and self.latency == "keyframe"
+        self._deferred: list[tuple[int, float]] = []     # fill_ahead: missed keyframes waiting
         self.skeleton = skeleton
         self.body = [skeleton.index(n) for n in image.skeleton.joints]
         self._m = image.interp[cfg.emitted]              # (E, Q+1): eq. 1, the last keyframe held
@@ -67,20 +71,22 @@ class CausalStreamingRefiner:
         if index != self._n:
             raise ValueError(f"expected frame {self._n}, got {index}")
         self._n += 1
-        if index % self.k == 0:
-            self._add_keyframe(index // self.k, estimate, time_s)
         if self.latency == "zero":
+            if index % self.k == 0:
+                self._add_keyframe(index // self.k, estimate, time_s)
             out = [self._emit(index, time_s)]
         else:
             self._waiting.append((index, time_s))
-            out = self._release() if index % self.k == 0 and index > 0 else []   # frame 0 waits too
+            out = self._keyframe(index // self.k, estimate, time_s) if index % self.k == 0 else []
         if out:
             self.stats.latency_frames = self._n - 1 - out[0].index
         return out
 
     def finish(self) -> list[FramePose]:
-        """End of the stream: the frames after the last keyframe (keyframe mode) hold its pose."""
-        out = [self._emit(f, t, tail=True) for f, t in self._waiting]
+        """End of the stream: misses no detection came to fill are held, and the frames after the
+        last keyframe (keyframe mode) hold its pose."""
+        out = self._settle()
+        out += [self._emit(f, t, tail=True) for f, t in self._waiting]
         self._waiting = []
         return out
 
@@ -89,6 +95,55 @@ class CausalStreamingRefiner:
         return len(self._waiting)
 
     # -- keyframes and windows ----------------------------------------------------------------
+    def _keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> list[FramePose]:
+        """Keyframe mode: add keyframe j -> the frames up to it that are now final."""
+        if self.fill_ahead and est is None and self._can_defer(j):
+            self._deferred.append((j, time_s))
+            return []
+        out = self._fill(j, est, time_s) if est is not None and self._fills(j, est, time_s) else self._settle()
+        self._add_keyframe(j, est, time_s)
+        return out + self._release(j)
+
+    def _can_defer(self, j: int) -> bool:
+        """Missed keyframe j may still be filled: a detection within `max_gap` of the last one
+        can follow it."""
+        i = self._last_detected
+        return i is not None and bool(self._history) and (j + 1 - i) * self.k <= self.max_gap
+
+    def _fills(self, j: int, est: PoseEstimate, time_s: float) -> bool:
+        """There are missed keyframes waiting and the detection at keyframe j continues the
+        track within `max_gap`: they are filled between it and the last detection."""
+        if not self._deferred:
+            return False
+        g = self._track.gate(est.image, time_s)
+        return ((j - self._last_detected) * self.k <= self.max_gap and g is not None and g[0] <= g[1]
+                and bool(np.isfinite(est.image).all()))
+
+    def _fill(self, j: int, est: PoseEstimate, time_s: float) -> list[FramePose]:
+        """The waiting misses, linearly between the last detection and this one (marked filled),
+        each refined and released as it would have been had it been detected."""
+        i, before, after = self._last_detected, self._history[-1][0], estimate_values(est)
+        out = []
+        for jd, _ in self._deferred:
+            w = (jd - i) / (j - i)
+            self._history.append((tuple(a + w * (b - a) for a, b in zip(before, after)), False))
+            self._raw, self._new_track = {jd: None}, False
+            self._block = (jd, *self._refine(jd))
+            out += self._release(jd)
+        self._deferred = []
+        return out
+
+    def _settle(self) -> list[FramePose]:
+        """The waiting misses that nothing will fill (the person left, or the gap is too long):
+        no pose, as in the window mode, rather than one held after the person's last detection."""
+        out, deferred, self._deferred = [], self._deferred, []
+        for jd, td in deferred:
+            self._history.clear()
+            self._track.reset()
+            self._add_keyframe(jd, None, td)
+            out += self._release(jd)
+        return out
+
     def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
         self._raw = {j: est}
         i = self._last_detected
@@ -140,11 +195,12 @@ class CausalStreamingRefiner:
         return self._block is not None and self._block[0] == j - 1 >= 1 and not self._new_track
 
     # -- output -------------------------------------------------------------------------------
-    def _release(self) -> list[FramePose]:
-        """Keyframe mode, keyframe just added: emit the frames since the previous keyframe."""
-        out = [self._emit(f, t) for f, t in self._waiting]
-        self._waiting = []
-        return out
+    def _release(self, j: int) -> list[FramePose]:
+        """Keyframe mode, keyframe j's block just made: emit the waiting frames up to it (frame 0
+        waits for keyframe 1's)."""
+        ready = [w for w in self._waiting if w[0] <= self.k * j] if j > 0 else []
+        self._waiting = self._waiting[len(ready):]
+        return [self._emit(f, t) for f, t in ready]
 
     def _emit(self, f: int, time_s: float, tail: bool = False) -> FramePose:
         n = len(self.skeleton)
