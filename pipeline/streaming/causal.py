@@ -83,8 +83,8 @@ class CausalStreamingRefiner:
         return out
 
     def finish(self) -> list[FramePose]:
-        """End of the stream: misses no detection came to fill are held, and the frames after the
-        last keyframe (keyframe mode) hold its pose."""
+        """End of the stream: misses waiting for a detection that never came get no pose (a
+        file), and the frames after the last keyframe (keyframe mode) hold its pose."""
         out = self._settle()
         out += [self._emit(f, t, tail=True) for f, t in self._waiting]
         self._waiting = []
