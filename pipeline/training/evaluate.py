@@ -375,7 +375,8 @@ def latency_markdown(table: dict[str, list[dict]]) -> str:
              "accepted refiner of that mode where one exists, else its fallback (window and keyframe: "
              "linear interpolation of the keyframes; zero: the last keyframe held). Error and Accel on "
              "the held-out motion suites (MediaPipe-fitted noise; a model's LODO suites scored by its "
-             "held-out twin), real video pooled over the four views. Latency in frames (ms at 30 fps) "
+             "held-out twin), real video pooled over the four views; in the keyframe and zero modes a "
+             "missed keyframe is held, as a live source has it. Latency in frames (ms at 30 fps) "
              "with every keyframe detected.\n"]
     for space, rows in table.items():
         unit = ("px", "px/frame²", "% box") if space == "image" else ("mm", "mm/frame²", "mm PA-MPJPE")
