@@ -491,7 +491,11 @@ class PipelineWorker(QThread):
         if s >= 1:
             return image
         size = (max(1, round(w * s)), max(1, round(h * s)))
-        # Bilinear is 7x cheaper than area averaging (0.5 against 3.9 ms a 1768x994 frame here,
-        # 15 % of the app's time per frame) and looks the same below a halving; larger
-        # reductions need the averaging against aliasing.
-        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if s > 0.5 else cv2.INTER_AREA)
+        # Area averaging at any factor costs 7.5 ms a 1768x994 frame here (12 on one thread),
+        # bilinear 0.6 ms but it aliases beyond a halving. So: exact halvings by area averaging
+        # (2x2 means, a fast path) while more than a halving is left, then bilinear: 1 ms, and
+        # closer to full area averaging than bilinear alone (mean difference 1.2 against 1.9
+        # grey levels at 690 px wide).
+        while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+            image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
