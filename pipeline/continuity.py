@@ -69,11 +69,15 @@ class PersonTrack:
             return float(miss / scale), self.slack + self.speed_change * dt
         return float(np.linalg.norm(centre - last) / scale), self.slack + self.max_speed * dt
 
+    def continues(self, image: np.ndarray, time_s: float) -> bool:
+        """Whether a detection (J, 2) at `time_s` would continue the track (nothing changes)."""
+        g = self.gate(image, time_s)
+        return g is not None and g[0] <= g[1] and bool(np.isfinite(image).all())
+
     def follows(self, image: np.ndarray, time_s: float) -> bool:
         """Whether a detection (J, 2) at `time_s` continues the track; it becomes the track's last
         detection either way (the first of a new track when it does not continue this one)."""
-        g = self.gate(image, time_s)
-        same = g is not None and g[0] <= g[1] and bool(np.isfinite(image).all())
+        same = self.continues(image, time_s)
         centre, torso = torso_centre_and_length(image, self.skeleton)
         if same and time_s - self._last[2] <= MAX_VELOCITY_DT and time_s > self._last[2]:
             self._velocity = (centre - self._last[0]) / (time_s - self._last[2])

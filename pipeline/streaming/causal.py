@@ -113,11 +113,8 @@ class CausalStreamingRefiner:
     def _fills(self, j: int, est: PoseEstimate, time_s: float) -> bool:
         """There are missed keyframes waiting and the detection at keyframe j continues the
         track within `max_gap`: they are filled between it and the last detection."""
-        if not self._deferred:
-            return False
-        g = self._track.gate(est.image, time_s)
-        return ((j - self._last_detected) * self.k <= self.max_gap and g is not None and g[0] <= g[1]
-                and bool(np.isfinite(est.image).all()))
+        return (bool(self._deferred) and (j - self._last_detected) * self.k <= self.max_gap
+                and self._track.continues(est.image, time_s))
 
     def _fill(self, j: int, est: PoseEstimate, time_s: float) -> list[FramePose]:
         """The waiting misses, linearly between the last detection and this one (marked filled),
