@@ -193,7 +193,9 @@ def test_as_fast_as_possible_decodes_only_the_frames_shown_and_exports_the_headl
     shown = [f.pose.index for f in rec.frames]
     assert [f.pose.index for f in rec.items] == list(range(n)) and len(result.track) == n
     assert shown[0] == 0 and shown[-1] == n - 1 and shown == sorted(set(shown))
-    assert len(shown) <= times[1] - times[0] + 2 and len(shown) < n // 2, shown
+    # the first and the last, and one a second by the picker's clock, which starts as the source
+    # opens, before the GUI hears of the run (the run here takes about a second: one more)
+    assert len(shown) <= times[1] - times[0] + 3 and len(shown) < n // 2, shown
     assert sorted(set(decoded)) == sorted(set(shown) | set(range(0, n, 10)))
     assert all(f.image is not None for f in rec.frames)
     assert window.trajectory.refined.n == n and window.flops_plot.frames.n == n
