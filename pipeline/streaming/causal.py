@@ -107,14 +107,16 @@ class CausalStreamingRefiner:
     def _can_defer(self, j: int) -> bool:
         """Missed keyframe j may still be filled: a detection within `max_gap` of the last one
         can follow it."""
-        i = self._last_detected
-        return i is not None and bool(self._history) and (j + 1 - i) * self.k <= self.max_gap
+        return bool(self._history) and self._bridges(j + 1)
+
+    def _bridges(self, j: int) -> bool:
+        """A detection at keyframe j would be within `max_gap` of the last one."""
+        return self._last_detected is not None and (j - self._last_detected) * self.k <= self.max_gap
 
     def _fills(self, j: int, est: PoseEstimate, time_s: float) -> bool:
         """There are missed keyframes waiting and the detection at keyframe j continues the
         track within `max_gap`: they are filled between it and the last detection."""
-        return (bool(self._deferred) and (j - self._last_detected) * self.k <= self.max_gap
-                and self._track.continues(est.image, time_s))
+        return bool(self._deferred) and self._bridges(j) and self._track.continues(est.image, time_s)
 
     def _fill(self, j: int, est: PoseEstimate, time_s: float) -> list[FramePose]:
         """The waiting misses, linearly between the last detection and this one (marked filled),
@@ -143,8 +145,7 @@ class CausalStreamingRefiner:
 
     def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
         self._raw = {j: est}
-        i = self._last_detected
-        gap_ok = i is not None and (j - i) * self.k <= self.max_gap
+        gap_ok = self._bridges(j)
         self._new_track = False
         if est is None:
             if not (gap_ok and self._history):
