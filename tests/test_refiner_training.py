@@ -112,6 +112,17 @@ def test_leaving_a_dataset_out_and_the_loss_on_measured_joints_only():
     assert masked_l1(pred, target, w).item() == pytest.approx(1.0)
 
 
+def test_faster_playback_makes_faster_motion():
+    """--speed-max widens the playback speeds drawn: the same clips move further per frame."""
+    def motion(speed_max):
+        cfg = TrainConfig(space="world", k=10, q=3, speed_max=speed_max)
+        b = MotionBatches(cfg, MOTION_DIR, NoiseModel())
+        assert b.sampler.augment.speed == (0.5, speed_max)
+        clean = b.sampler.sample(512, np.random.default_rng(0))[0]
+        return np.linalg.norm(np.diff(clean, axis=1), axis=-1).mean()
+    assert motion(3.0) > 1.2 * motion(1.5)                 # ~1.3; 1.0 were the speed ignored
+
+
 def test_noise_levels_reach_from_clean_to_heavy():
     cfg = TrainConfig(space="image", k=10, q=3, clean_share=0.2, noise_min=0.1, noise_max=3.0)
     batches = MotionBatches(cfg, MOTION_DIR, NoiseModel())

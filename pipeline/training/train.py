@@ -52,6 +52,7 @@ class TrainConfig:
     noise_min: float = 0.1      # detector-noise level per window, log-uniform in [min, max] x the
     noise_max: float = 3.0      # noise model (1 = as measured on MediaPipe) ...
     clean_share: float = 0.15   # ... or exactly clean (perfect keyframes) for this share of windows
+    speed_max: float = 1.5      # playback speed of the motion up to this (from 0.5, log-uniform)
     accel_weight: float = 0.0   # + this x L1 of the acceleration (second difference) error
     steps: int = 20000
     batch: int = 128
@@ -78,7 +79,8 @@ class MotionBatches:
             raise ValueError(f"--exclude {', '.join(sorted(unknown))}: no such motion file in {motion_dir} "
                              f"(have {', '.join(sorted({c.source for c in clips}))})")
         clips = [c for c in clips if c.split == "train" and c.source not in excluded]
-        self.sampler = WindowSampler(clips, cfg.model_config(1).window, cfg.space)
+        self.augment = MotionAugment(speed=(0.5, cfg.speed_max))
+        self.sampler = WindowSampler(clips, cfg.model_config(1).window, cfg.space, augment=self.augment)
         self.cfg, self.noise, self.skeleton = cfg, noise, BODY12
         sources = sorted({c.source for c in clips})
         self.description = (f"{len(clips)} training clips of {', '.join(sources)} "
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             noise = MEDIAPIPE[cfg.space]
             batches = MotionBatches(cfg, args.motion, noise)
             space = cfg.space
-            extra = {"noise": noise.to_dict(), "augment": asdict(MotionAugment()),
+            extra = {"noise": noise.to_dict(), "augment": asdict(batches.augment),
                      "camera": asdict(CameraRange()), "body": asdict(BodyShape())}
         train(cfg, args.out, batches, space, args.resume, args.device, extra)
     except (FileNotFoundError, ValueError) as e:
