@@ -13,6 +13,7 @@ Held-out suites (`SUITES`), each scored frame by frame with windows as the app r
             joints only;
   deepmimic the fifteen DeepMimic clips, with a model trained without DeepMimic;
   clean     the `bodies` motions with perfect keyframes: a refiner must not rewrite clean input;
+  light     the `bodies` motions at 0.3x the measured noise, a better detector's (for reference);
   video     real video: MediaPipe's own keyframes on the four calibrated views of pose2sim_single,
             against a leave-one-view-out triangulated reference (pipeline/training/multiview.py),
             per view and pooled.
@@ -268,6 +269,10 @@ SUITES = {s.name: s for s in (
           lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
                                                       bodies=list(TEST_BODIES.values()), level=0.0),
           judge=clean_acceptance),
+    Suite("light", "a lighter detector: the bodies suite at 0.3x the measured noise",
+          lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
+                                                      bodies=list(TEST_BODIES.values()), level=0.3),
+          counts=False),
 )}
 
 
