@@ -252,26 +252,26 @@ def _clips(motion_dir: Path, source: str | None = None, split: str | None = None
     return clips
 
 
+def _bodies_at(level: float) -> Callable[[Path, str, int, NoiseModel, int, int], list[EvalSequence]]:
+    """The CMU test split performed by the four `TEST_BODIES`, with detector noise at `level`."""
+    return lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
+                                                       bodies=list(TEST_BODIES.values()), level=level)
+
+
 SUITES = {s.name: s for s in (
     Suite("cmu", "CMU test split, its own template body",
           lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd),
           counts=False),
-    Suite("bodies", "CMU test split performed by four other bodies",
-          lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
-                                                      bodies=list(TEST_BODIES.values()))),
+    Suite("bodies", "CMU test split performed by four other bodies", _bodies_at(1.0)),
     Suite("gaitkit", "gaitkit: three gait-laboratory subjects (healthy, Parkinson's, stroke)",
           lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "gaitkit_gait"), sp, k, nz, v, sd),
           heldout_source="gaitkit_gait"),
     Suite("deepmimic", "DeepMimic: fifteen clips of a simulated humanoid (walk, run, flips, dances, ...)",
           lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "deepmimic_clips"), sp, k, nz, v, sd),
           heldout_source="deepmimic_clips"),
-    Suite("clean", "perfect keyframes: the bodies suite without detector noise",
-          lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
-                                                      bodies=list(TEST_BODIES.values()), level=0.0),
+    Suite("clean", "perfect keyframes: the bodies suite without detector noise", _bodies_at(0.0),
           judge=clean_acceptance),
-    Suite("light", "a lighter detector: the bodies suite at 0.3x the measured noise",
-          lambda d, sp, k, nz, v, sd: motion_test_set(_clips(d, "cmu_mocap", "test"), sp, k, nz, v, sd,
-                                                      bodies=list(TEST_BODIES.values()), level=0.3),
+    Suite("light", "a lighter detector: the bodies suite at 0.3x the measured noise", _bodies_at(0.3),
           counts=False),
 )}
 
