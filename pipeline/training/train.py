@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,8 @@ class MotionBatches:
             raise ValueError(f"--exclude {', '.join(sorted(unknown))}: no such motion file in {motion_dir} "
                              f"(have {', '.join(sorted({c.source for c in clips}))})")
         clips = [c for c in clips if c.split == "train" and c.source not in excluded]
-        self.augment = MotionAugment(speed=(0.5, cfg.speed_max))
+        default = MotionAugment()
+        self.augment = replace(default, speed=(default.speed[0], cfg.speed_max))
         self.sampler = WindowSampler(clips, cfg.model_config(1).window, cfg.space, augment=self.augment)
         self.cfg, self.noise, self.skeleton = cfg, noise, BODY12
         sources = sorted({c.source for c in clips})
