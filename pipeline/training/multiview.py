@@ -477,11 +477,13 @@ def _interp(kind: str) -> Predict:
 def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | None = None,
                    predict_world: Predict | None = None, label: str = "refined",
                    reference: Reference | None = None,
-                   extra: dict[str, Predict] | None = None) -> dict[str, dict[str, float]]:
+                   extra: dict[str, Predict] | None = None, start: int = 0) -> dict[str, dict[str, float]]:
     """Scores of every method on one view against its leave-one-view-out reference.
 
-    Keyframes are the static-mode detections at frames 0, K, 2K, ... of `view`, misses filled
-    from their neighbours (as the pipeline does); world keyframes are MediaPipe's world
+    Keyframes are the static-mode detections at frames start, start+K, start+2K, ... of `view`,
+    misses filled from their neighbours (as the pipeline does); a run starts at its first
+    keyframe, so the callables see the clip from `start` on (frame indices relative to it) and
+    frames before it are not scored; world keyframes are MediaPipe's world
     landmarks there, hip-centred. Methods: `label` (the callables, when given), "linear" and
     "cubic" interpolation of the same keyframes, `extra` baselines (name: a Predict used for both
     spaces), and MediaPipe on every frame ("dense static",
@@ -493,7 +495,7 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
     from ..interpolate import fill_gaps
     ref = reference or loo_reference(scene, view)
     n = scene.n_frames
-    kf = np.arange(0, n, k)
+    kf = np.arange(start, n, k)
     det = scene.static[view]
     found = det.found[kf]
     if not found.any():
@@ -501,19 +503,24 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
     centre = lambda w: w - root_of(w, BODY12)[..., None, :]
     kf_image = fill_gaps(det.image[kf][:, B12].astype(np.float64), found)
     kf_world = fill_gaps(centre(det.world[kf][:, B12].astype(np.float64)), found)
+
+    def run(predict: Predict | None, poses: np.ndarray) -> np.ndarray | None:
+        """The clip from `start` on, NaN before it: (n, 12, D)."""
+        if predict is None:
+            return None
+        out = predict(kf - start, poses, found, n - start)
+        return np.concatenate([np.full((start,) + out.shape[1:], np.nan), out])
+
     methods: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
     if predict_image is not None or predict_world is not None:
-        methods[label] = (predict_image and predict_image(kf, kf_image, found, n),
-                          predict_world and predict_world(kf, kf_world, found, n))
-    for kind in ("linear", "cubic"):
-        methods[kind] = (_interp(kind)(kf, kf_image, found, n), _interp(kind)(kf, kf_world, found, n))
-    for name, predict in (extra or {}).items():
-        methods[name] = (predict(kf, kf_image, found, n), predict(kf, kf_world, found, n))
+        methods[label] = (run(predict_image, kf_image), run(predict_world, kf_world))
+    for name, predict in [(kind, _interp(kind)) for kind in ("linear", "cubic")] + list((extra or {}).items()):
+        methods[name] = (run(predict, kf_image), run(predict, kf_world))
     for mode in MODES:
         d = scene.detections(mode)[view]
         methods[f"dense {mode}"] = (d.image[:, B12].astype(np.float64),
                                     centre(d.world[:, B12].astype(np.float64)))
-    ok = ref.valid
+    ok = ref.valid & (np.arange(n) >= start)
     box = np.max(ref.image.max(1) - ref.image.min(1), axis=-1)[ok]
     gt3 = camera_axes(ref.world, scene.cameras[view])[ok]
     out = {}
@@ -533,21 +540,33 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
     return out
 
 
-def video_benchmark(scene: Scene, k: int, predict_image: Predict | None = None,
-                    predict_world: Predict | None = None, label: str = "refined",
-                    extra: dict[str, Predict] | None = None) -> dict:
-    """`view_benchmark` for every view, plus "pooled" (each metric averaged over views weighted
-    by their valid frames). Returns {"views": {camera name: table}, "pooled": table}."""
-    views = {scene.names[v]: view_benchmark(scene, v, k, predict_image, predict_world, label, extra=extra)
-             for v in range(len(scene.cameras))}
+def _pool(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Tables of the same methods -> one, each metric averaged weighted by the frames scored."""
     pooled: dict[str, dict[str, float]] = {}
-    for method in next(iter(views.values())):
-        rows = [t[method] for t in views.values()]
+    for method in tables[0]:
+        rows = [t[method] for t in tables]
         total = sum(r["frames"] for r in rows)
         pooled[method] = {key: sum(r[key] * r["frames"] for r in rows) / total
                           for key in rows[0] if key != "frames"}
         pooled[method]["frames"] = total
-    return {"views": views, "pooled": pooled}
+    return pooled
+
+
+def video_benchmark(scene: Scene, k: int, predict_image: Predict | None = None,
+                    predict_world: Predict | None = None, label: str = "refined",
+                    extra: dict[str, Predict] | None = None, phases: int = 1) -> dict:
+    """`view_benchmark` for every view, plus "pooled" (each metric averaged over views weighted
+    by their valid frames). `phases`: each view is run with its first keyframe at frame 0, 1, ...,
+    phases - 1 and the runs pooled (with phases = K every frame is a keyframe once: at K = 20 a
+    single run holds only five keyframes of a 100-frame view, too few to judge a method by).
+    Returns {"views": {camera name: table}, "pooled": table}."""
+    views = {}
+    for v in range(len(scene.cameras)):
+        ref = loo_reference(scene, v)
+        views[scene.names[v]] = _pool([view_benchmark(scene, v, k, predict_image, predict_world, label,
+                                                      reference=ref, extra=extra, start=start)
+                                       for start in range(phases)])
+    return {"views": views, "pooled": _pool(list(views.values()))}
 
 
 def benchmark_markdown(result: dict) -> str:
