@@ -11,7 +11,7 @@ thread, each run repeated three times (the median of each measurement is reporte
 (a) dense: the estimator on every frame (`run_dense`: decoding, detector, model);
 (b) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread, the
     estimator on keyframes, the streaming image refiner, CSV written), with the default
-    refiners (linear interpolation wherever no model is accepted: today every K).
+    refiners (linear interpolation wherever no model is accepted; no 2D one is at K = 10).
 The estimator is created and called once before the clock starts (as in the app and in the
 headless command, where one estimator serves all videos). Times are CPU times (the process's,
 all threads: decoding, detector, model, refiner, CSV; the estimator's: its calls' thread), which

@@ -9,8 +9,9 @@ kept (the least disturbed):
     in tracking mode (what a dense user would run);
 (c) the keyframe pipeline end to end, headless (`process_video`: decoding on a reader thread,
     MediaPipe on keyframes, streaming refiner, CSV written), with the estimator's share of the time.
-    Image and world joints go through the default refiners: linear interpolation wherever no
-    model is accepted (today every K; docs/refiner.md), so this is the pipeline users get.
+    Image and world joints go through what the headless command runs on a file by default
+    (`--latency auto`: its mode and the accepted refiners, linear interpolation wherever no model
+    is accepted; docs/refiner.md), so this is the pipeline users get; each row names them.
 In (b) and (c) MediaPipe is created and called once on the first frame before the clock starts,
 as in the app, where one estimator serves the whole session: its first call costs 40-60 ms extra,
 which would otherwise weigh ten times more on the keyframe runs than on the dense ones.
@@ -65,6 +66,13 @@ def dense(path: Path, static: bool) -> tuple[float, float, dict]:
     est.close()
     n = len(calls)
     return wall / n, calls.sum() / n, {str(k): calls[::k].sum() / n for k in KS}
+
+
+def ran(k: int) -> str:
+    """What the default file run at K is: its latency mode and each space's refiner."""
+    cfg = PipelineConfig(k=k)
+    names = " + ".join(f"{r.card.space}: {r.card.name}" for r in load_refiners(cfg) if r is not None)
+    return f"{cfg.for_source(live=False).latency} latency; {names}"
 
 
 def keyframe(path: Path, k: int) -> tuple[float, float, float]:
@@ -132,7 +140,7 @@ def markdown(res: dict) -> str:
         row("(b) dense, MediaPipe static", *r["dense static"])
         row("(b) dense, MediaPipe tracking", *r["dense tracking"])
         for k in KS:
-            row(f"(c) keyframes K={k}", *r[f"K={k}"])
+            row(f"(c) keyframes K={k} ({ran(k)})", *r[f"K={k}"])
         c = r["cpu"]
         lines.append(f"\nCPU time per frame, all threads: decoding alone {1000 * c['read']:.2f} ms with "
                      f"`read()` ({c['read'] / read:.1f} cores busy), {1000 * c['grab']:.2f} ms with `grab()`; "
