@@ -630,9 +630,9 @@ class ThreadedReader:
     """Reads a source on its own thread into a bounded queue, so decoding overlaps estimation.
 
     Live sources (`drop_stale`): when the consumer falls behind, the oldest frames are dropped
-    (counted in `dropped`) so what it gets is fresh, and frames are renumbered in the order they
-    are handed out (`time_s` stays the capture time). Files: the reader waits for room instead,
-    so no frame is ever dropped."""
+    (counted in `dropped`; `drop_times`: seconds after capture started, each) so what it gets is
+    fresh, and frames are renumbered in the order they are handed out (`time_s` stays the
+    capture time). Files: the reader waits for room instead, so no frame is ever dropped."""
 
     def __init__(self, source: VideoSource, maxsize: int = 4, drop_stale: bool | None = None,
                  need_pixels: Callable[[int], bool] = lambda i: True):
@@ -642,6 +642,8 @@ class ThreadedReader:
         # a live source decodes every frame it hands over.
         self.need_pixels = (lambda i: True) if self.drop_stale else need_pixels
         self.dropped = 0
+        self.drop_times: list[float] = []
+        self._started = 0.0
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="capture", daemon=True)
@@ -674,6 +676,7 @@ class ThreadedReader:
                         try:
                             self._queue.get_nowait()
                             self.dropped += 1
+                            self.drop_times.append(time.monotonic() - self._started)
                         except queue.Empty:
                             pass
         except SourceError as e:
@@ -682,6 +685,7 @@ class ThreadedReader:
 
     def frames(self) -> Iterator[Frame]:
         """Frames as they are handed over; close() (or closing this generator) stops capture."""
+        self._started = time.monotonic()
         self._thread.start()
         index = 0
         try:
