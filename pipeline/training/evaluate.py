@@ -280,7 +280,8 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     """Real video: the four calibrated views of pose2sim_single, each against the leave-one-view-
     out reference (pipeline/training/multiview.py), MediaPipe's own static-mode keyframes in,
     at every keyframe phase (K runs per view, the first keyframe at frame 0 ... K-1, pooled: a
-    100-frame view holds only 100 / K keyframes per run). 2D: mean pixel error as % of the person's box; 3D: root-relative MPJPE and PA-MPJPE in mm.
+    100-frame view holds only 100 / K keyframes per run). 2D: mean pixel error as % of the
+    person's box; 3D: root-relative MPJPE and PA-MPJPE in mm.
     Judged: the refiner closer to the reference than linear interpolation of the same keyframes,
     pooled and in at least three of the four views; in 3D by PA-MPJPE (the pose after the best
     rotation and scale), since MediaPipe's world frame is tilted ~11 degrees from the camera's
@@ -316,7 +317,8 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     return {"title": "real video: pose2sim_single, 4 calibrated views, leave-one-view-out reference",
             "scored_by": "this model", "counts": True,
             "data": f"{len(scene.names)} views x {frames} frames at {scene.fps:g} fps, MediaPipe static-mode "
-                    f"keyframes, every keyframe phase ({refiner.k} runs per view, pooled)", "table": views["pooled"], "views": views, "metric": key,
+                    f"keyframes, every keyframe phase ({refiner.k} runs per view, pooled)",
+            "table": views["pooled"], "views": views, "metric": key,
             "acceptance": judged}
 
 

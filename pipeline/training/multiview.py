@@ -483,8 +483,8 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
     Keyframes are the static-mode detections at frames start, start+K, start+2K, ... of `view`,
     misses filled from their neighbours (as the pipeline does); a run starts at its first
     keyframe, so the callables see the clip from `start` on (frame indices relative to it) and
-    frames before it are not scored; world keyframes are MediaPipe's world
-    landmarks there, hip-centred. Methods: `label` (the callables, when given), "linear" and
+    frames before it are not scored; world keyframes are MediaPipe's world landmarks there,
+    hip-centred. Methods: `label` (the callables, when given), "linear" and
     "cubic" interpolation of the same keyframes, `extra` baselines (name: a Predict used for both
     spaces), and MediaPipe on every frame ("dense static",
     "dense tracking"). Returns {method: {"error (% box)": mean over valid frames and joints of the
