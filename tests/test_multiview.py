@@ -86,7 +86,7 @@ def test_benchmark_reproduces_the_measured_baselines_and_uses_the_callable(scene
         calls.append((frames.copy(), kf.shape, found.shape, n))
         return kf[np.minimum(np.arange(n) // 10, len(kf) - 1)]
 
-    res = mv.video_benchmark(scene, 10, hold, hold, label="hold")
+    res = mv.video_benchmark(scene, 10, {"hold": (hold, hold)})
     assert len(calls) == 8 and calls[0][0].tolist() == list(range(0, 100, 10))
     assert calls[0][1] == (10, 12, 2) and calls[1][1] == (10, 12, 3) and calls[0][3] == 100
     pooled, views = res["pooled"], res["views"]
@@ -101,7 +101,7 @@ def test_benchmark_reproduces_the_measured_baselines_and_uses_the_callable(scene
     # a callable that interpolates linearly scores exactly as the linear row
     from pipeline.interpolate import interpolate_keyframes
     lin = lambda f, kf, found, n: interpolate_keyframes(f, kf, np.arange(n), "linear")
-    again = mv.view_benchmark(scene, 0, 10, lin, lin, label="mine")
+    again = mv.view_benchmark(scene, 0, 10, {"mine": (lin, lin)})
     assert again["mine"] == again["linear"]
 
 
@@ -115,15 +115,15 @@ def test_every_keyframe_phase_starts_its_run_at_its_first_keyframe(scene, refs):
 
     # a run from frame 3: the callable sees frames 3, 13, ... as 0, 10, ... of a 97-frame clip,
     # and only frames from 3 on are scored, for every method alike
-    late = mv.view_benchmark(scene, 0, 10, lin, None, label="mine", reference=refs[0], start=3)
+    late = mv.view_benchmark(scene, 0, 10, {"mine": (lin, None)}, reference=refs[0], start=3)
     assert calls[0][0].tolist() == list(range(0, 97, 10)) and calls[0][1] == 97
     assert late["mine"]["error (% box)"] == late["linear"]["error (% box)"]
     assert late["linear"]["frames"] == late["dense static"]["frames"] == refs[0].valid[3:].sum()
-    first = mv.view_benchmark(scene, 0, 10, lin, None, label="mine", reference=refs[0])
+    first = mv.view_benchmark(scene, 0, 10, {"mine": (lin, None)}, reference=refs[0])
     assert late["linear"]["error (% box)"] != first["linear"]["error (% box)"]
     # all ten phases of every view, pooled by frames scored
     calls.clear()
-    res = mv.video_benchmark(scene, 10, lin, None, label="mine", phases=10)
+    res = mv.video_benchmark(scene, 10, {"mine": (lin, None)}, phases=10)
     assert len(calls) == 40 and sorted({n for _, n in calls}) == list(range(91, 101))
     total = sum(refs[v].valid[s:].sum() for v in range(4) for s in range(10))
     assert res["pooled"]["linear"]["frames"] == total

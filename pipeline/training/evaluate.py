@@ -298,14 +298,11 @@ def video_suite(refiner: Refiner, space: str, stride: int | None = None) -> dict
     if latency == "keyframe":         # the rival: linear interpolation of the same keyframes
         extra["linear"] = lambda f, kf, found, n: interpolate_keyframes(f, causal(kf, found), np.arange(n), "linear")
     scene = multiview.load_scene()
-    kw = "predict_image" if space == "image" else "predict_world"
-    views: dict[str, dict] = {}
-    for label, pin in ((REFINER, False), (PINNED, True)):
-        res = multiview.video_benchmark(scene, refiner.k, **{kw: run(pin)}, label=label, extra=extra,
-                                        phases=refiner.k)
-        for view, table in list(res["views"].items()) + [("pooled", res["pooled"])]:
-            for method, row in table.items():
-                views.setdefault(view, {})[method] = {c: v for c, v in row.items() if c != "frames"}
+    in_space = lambda predict: (predict, None) if space == "image" else (None, predict)
+    res = multiview.video_benchmark(scene, refiner.k, {REFINER: in_space(run(False)), PINNED: in_space(run(True))},
+                                    extra=extra, phases=refiner.k)
+    views = {view: {method: {c: v for c, v in row.items() if c != "frames"} for method, row in table.items()}
+             for view, table in list(res["views"].items()) + [("pooled", res["pooled"])]}
     order = [REFINER, PINNED, "linear", "cubic", *extra, "dense static", "dense tracking"]
     views = {v: {m: t[m] for m in order} for v, t in views.items()}
     judged = {}

@@ -467,6 +467,8 @@ Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 """predict(kf_frames (N_kf,), kf_poses (N_kf, 12, D), found (N_kf,) bool, n_frames) ->
 (n_frames, 12, D): poses for every frame from the keyframes (D = 2 pixels or 3 metres; missed
 keyframes already filled from their neighbours, `found` says which were detected)."""
+Spaces = tuple[Predict | None, Predict | None]
+"""A method's (image, world) callables; None for a space it does not predict."""
 
 
 def _interp(kind: str) -> Predict:
@@ -474,8 +476,7 @@ def _interp(kind: str) -> Predict:
     return lambda f, kf, found, n: interpolate_keyframes(f, kf, np.arange(n), kind)
 
 
-def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | None = None,
-                   predict_world: Predict | None = None, label: str = "refined",
+def view_benchmark(scene: Scene, view: int, k: int, methods: dict[str, Spaces] | None = None,
                    reference: Reference | None = None,
                    extra: dict[str, Predict] | None = None, start: int = 0) -> dict[str, dict[str, float]]:
     """Scores of every method on one view against its leave-one-view-out reference.
@@ -484,9 +485,9 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
     misses filled from their neighbours (as the pipeline does); a run starts at its first
     keyframe, so the callables see the clip from `start` on (frame indices relative to it) and
     frames before it are not scored; world keyframes are MediaPipe's world landmarks there,
-    hip-centred. Methods: `label` (the callables, when given), "linear" and
-    "cubic" interpolation of the same keyframes, `extra` baselines (name: a Predict used for both
-    spaces), and MediaPipe on every frame ("dense static",
+    hip-centred. Methods: `methods` (name: the (image, world) callables, either None for a space
+    not scored), "linear" and "cubic" interpolation of the same keyframes, `extra` baselines
+    (name: a Predict used for both spaces), and MediaPipe on every frame ("dense static",
     "dense tracking"). Returns {method: {"error (% box)": mean over valid frames and joints of the
     pixel error divided by the reference's box size (max side, per frame), x 100; "MPJPE (mm)"
     and "PA-MPJPE (mm)": world joints, hip-centred, against the 3D reference in the view's camera
@@ -511,20 +512,19 @@ def view_benchmark(scene: Scene, view: int, k: int, predict_image: Predict | Non
         out = predict(kf - start, poses, found, n - start)
         return np.concatenate([np.full((start,) + out.shape[1:], np.nan), out])
 
-    methods: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
-    if predict_image is not None or predict_world is not None:
-        methods[label] = (run(predict_image, kf_image), run(predict_world, kf_world))
-    for name, predict in [(kind, _interp(kind)) for kind in ("linear", "cubic")] + list((extra or {}).items()):
-        methods[name] = (run(predict, kf_image), run(predict, kf_world))
+    both = [(kind, (_interp(kind),) * 2) for kind in ("linear", "cubic")]
+    both += [(name, (predict, predict)) for name, predict in (extra or {}).items()]
+    poses = {name: (run(image, kf_image), run(world, kf_world))
+             for name, (image, world) in list((methods or {}).items()) + both}
     for mode in MODES:
         d = scene.detections(mode)[view]
-        methods[f"dense {mode}"] = (d.image[:, B12].astype(np.float64),
+        poses[f"dense {mode}"] = (d.image[:, B12].astype(np.float64),
                                     centre(d.world[:, B12].astype(np.float64)))
     ok = ref.valid & (np.arange(n) >= start)
     box = np.max(ref.image.max(1) - ref.image.min(1), axis=-1)[ok]
     gt3 = camera_axes(ref.world, scene.cameras[view])[ok]
     out = {}
-    for name, (img, wld) in methods.items():
+    for name, (img, wld) in poses.items():
         row = {}
         if img is not None:
             keep = np.isfinite(img[ok]).all((1, 2))      # dense modes: frames with a detection
@@ -552,8 +552,7 @@ def _pool(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, floa
     return pooled
 
 
-def video_benchmark(scene: Scene, k: int, predict_image: Predict | None = None,
-                    predict_world: Predict | None = None, label: str = "refined",
+def video_benchmark(scene: Scene, k: int, methods: dict[str, Spaces] | None = None,
                     extra: dict[str, Predict] | None = None, phases: int = 1) -> dict:
     """`view_benchmark` for every view, plus "pooled" (each metric averaged over views weighted
     by their valid frames). `phases`: each view is run with its first keyframe at frame 0, 1, ...,
@@ -563,9 +562,8 @@ def video_benchmark(scene: Scene, k: int, predict_image: Predict | None = None,
     views = {}
     for v in range(len(scene.cameras)):
         ref = loo_reference(scene, v)
-        views[scene.names[v]] = _pool([view_benchmark(scene, v, k, predict_image, predict_world, label,
-                                                      reference=ref, extra=extra, start=start)
-                                       for start in range(phases)])
+        views[scene.names[v]] = _pool([view_benchmark(scene, v, k, methods, reference=ref, extra=extra,
+                                                      start=start) for start in range(phases)])
     return {"views": views, "pooled": _pool(list(views.values()))}
 
 
