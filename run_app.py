@@ -26,4 +26,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:            # Ctrl-C while starting (imports), before any run began
+        print("interrupted: nothing was written", file=sys.stderr)
+        sys.exit(130)

@@ -327,7 +327,7 @@ class PipelineWorker(QThread):
             return
         info = RunInfo(source.name, spec, source.live, source.fps, source.size, source.frame_count,
                        pipe.k, pipe.q, pipe.stride, pipe.flops, pipe.latency_frames(),
-                       estimator.skeleton, estimator.has_world,
+                       estimator.skeleton, pipe.world_output,
                        cfg.estimator_label(), describe(refiners),
                        rotation=source.rotation, latency=pipe.latency)
         track = PoseTrack(len(info.skeleton), info.world)

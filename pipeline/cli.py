@@ -174,8 +174,8 @@ def _process(args: argparse.Namespace) -> int:
         check_estimator(cfg.estimator, **cfg.estimator_options())   # a missing file: its line alone
         refiners = load_refiners(cfg)
         if cfg.stride is not None and cfg.stride > refiners[0].q:
-            raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (the keyframe intervals "
-                             f"per window of {refiners[0].card.name}), got {cfg.stride}")
+            raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (keyframe intervals per "
+                             f"refiner window), got {cfg.stride}")
         estimator = _heavy_estimator(cfg)
         for note in refiner_notes(refiners):
             print(f"note: {note}", flush=True)
@@ -202,6 +202,10 @@ def _process_all(args, cfg, videos, outs, names, refiners, estimator) -> int:
                                     timeout_s=args.timeout, estimator=estimator)
         except VIDEO_ERRORS as e:
             print(f"error: {failure_message(label, e)}", file=sys.stderr)
+            stem = name or (video.stem if isinstance(video, Path) else None)
+            earlier = Path(out) / f"{stem}.csv" if stem else None
+            if earlier is not None and earlier.is_file():   # an earlier run's, left as it was
+                print(f"note: {earlier} is from an earlier run, not this one (kept unchanged)", file=sys.stderr)
             failed.append(video)
             continue
         except KeyboardInterrupt as e:
@@ -254,7 +258,8 @@ def _report(args, videos, written, failed) -> int:
         print(f"written to {args.out}: {', '.join(str(p.relative_to(args.out)) for p in written)} "
               f"(each with its .json)")
     if failed:
-        print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(Path(str(v)).name for v in failed)}",
+        name = lambda v: f"camera {v}" if str(v).isdigit() else Path(str(v)).name
+        print(f"{len(failed)} of {len(videos)} videos failed: {', '.join(name(v) for v in failed)}",
               file=sys.stderr)
         return 1
     return 0

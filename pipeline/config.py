@@ -73,8 +73,9 @@ class PipelineConfig:
             raise ValueError(f"latency {self.latency!r}: one of {', '.join(LATENCY_CHOICES)}")
         if self.latency != "auto":
             return self
-        if self.weights is not None:                      # a chosen model runs in its own mode
-            return replace(self, latency=load_card(self.weights).config.latency)
+        chosen = self.weights if self.weights is not None else self.world_weights
+        if chosen is not None:                            # a chosen model runs in its own mode
+            return replace(self, latency=load_card(chosen).config.latency)
         if live:
             return replace(self, latency=AUTO_LATENCY["live"])
         refined = ("image", "world") if self.world and ESTIMATORS[self.estimator].has_world else ("image",)

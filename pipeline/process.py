@@ -85,12 +85,13 @@ class KeyframePipeline:
         if not estimator.has_world:
             world = None         # nothing to refine (a 2D estimator): neither run nor counted
         self.cfg, self.image, self.world, self.estimator = cfg, image, world, estimator
+        self.world_output = estimator.has_world and cfg.world      # 3D columns (off: --no-world)
         self.k, self.q = image.k, image.q
         self.stride = cfg.stride or image.stride
         self.latency = image.card.config.latency
         self.streaming = make_streamer(image, world, estimator.skeleton, self.stride, batch=batch,
                                        live=live, pin_keyframes=cfg.pin_keyframes, pin_world=cfg.pin_world,
-                                       world_output=estimator.has_world)
+                                       world_output=self.world_output)
         self.stats = RunStats()
         self.flops = pipeline_flops((image, world), self.stride, estimator.flops_per_call())
 
@@ -203,6 +204,11 @@ class VideoSummary:
                        f"{d['estimator_speedup']:.2f}x in estimator time; refined vs dense: "
                        f"{d['error_torso']:.3f} torso lengths mean error, PCK@0.1 {d['pck01']:.3f} "
                        f"({d['frames_compared']} frames)")
+        if s.keyframes and not s.detected:
+            out.append("  warning: no person was found on any keyframe: the CSV has no poses")
+        elif s.keyframes == 1 and self.frames > 1 and self.latency != "zero":
+            out.append("  warning: K is longer than the video: only frame 0 was estimated and every "
+                       "frame holds its pose (a smaller --every estimates more)")
         if s.dropped:
             out.append(f"  live source: {s.dropped} stale frames dropped because processing fell behind")
         out.append(f"  {self.latency} latency: {self.latency_frames} frames "
@@ -243,14 +249,19 @@ def agreement(refined: np.ndarray, dense: np.ndarray, skeleton: Skeleton = MEDIA
             "pck01": pck(r, d, box, 0.1), "pck005": pck(r, d, box, 0.05)}
 
 
-def short_clip(frames: int, refiner: Refiner) -> dict | None:
-    """How a clip shorter than one refiner window (K*Q+1 frames) got its poses; None otherwise."""
-    if frames >= refiner.window:
+def short_clip(frames: int, refiners: tuple[Refiner, Refiner | None]) -> dict | None:
+    """How a clip shorter than one refiner window (K*Q+1 frames) got its poses, per space where
+    the image and world refiners differ; None otherwise."""
+    image = refiners[0]
+    if frames >= image.window:
         return None
-    how = ("linear interpolation of its keyframes (no refiner model for these settings)" if refiner.is_linear
-           else "one refiner window, padded by repeating the last keyframe")
-    return {"frames": frames, "window": refiner.window,
-            "method": f"{how}; frames after the last keyframe keep its pose"}
+    how = lambda r: ("linear interpolation of its keyframes (no refiner model for these settings)" if r.is_linear
+                     else "one refiner window, padded by repeating the last keyframe")
+    ways = {how(r) for r in refiners if r is not None}
+    method = ways.pop() if len(ways) == 1 else "; ".join(
+        f"{label}: {how(r)}" for label, r in zip(("2D", "3D"), refiners))
+    return {"frames": frames, "window": image.window,
+            "method": f"{method}; frames after the last keyframe keep its pose"}
 
 
 def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineConfig, stride: int,
@@ -263,7 +274,7 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
     return {
         "video": video, "frames": stats.frames, "fps": fps, "size": list(size), "rotation": rotation,
         "k": image.k, "q": image.q, "stride": stride,
-        "short_clip": short_clip(stats.frames, image),
+        "short_clip": short_clip(stats.frames, refiners),
         "estimator": {"name": cfg.estimator, "mode": cfg.keyframe_mode,
                       **{k: str(v) for k, v in cfg.estimator_options().items()}},
         "weights": {"image": weights_summary(image), "world": weights_summary(world)},
@@ -274,8 +285,8 @@ def run_metadata(video: str, fps: float, size: tuple[int, int], cfg: PipelineCon
         "measured": {"fps": stats.fps, "estimator_ms_per_keyframe": stats.estimator_ms,
                      "speedup_estimated": stats.measured_speedup, "dense": dense},
         "latency": image.card.config.latency, "latency_frames": latency_frames,
-        "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), <joint>_conf, "
-                   "<joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)",
+        "columns": "frame, time_s, keyframe, detected, <joint>_x, <joint>_y (pixels), <joint>_conf"
+                   + (", <joint>_X, <joint>_Y, <joint>_Z (metres, hip-centred)" if world is not None else ""),
         "joints": list(skeleton.joints), "refined_joints": list(BODY12.joints)}
 
 
@@ -343,7 +354,7 @@ def process_video(spec: Path | str | int, out_dir: Path, cfg: PipelineConfig,
         refined = []
         bar = tqdm(total=source.frame_count, desc=source.name, unit="frame", disable=not progress,
                    dynamic_ncols=True, leave=True)
-        with CsvWriter(csv_path, est.skeleton, est.has_world) as writer:
+        with CsvWriter(csv_path, est.skeleton, pipe.world_output) as writer:
             run = pipe.run(source, stop=lambda: stopped["flag"])
             ended, last_time = None, None
             while True:

@@ -333,7 +333,7 @@ def test_mismatched_weights_are_refused_with_a_message(window, qtbot, tmp_path):
     shutil.copy(card, tmp_path / "broken.json")
     (tmp_path / "broken.pt").write_bytes(b"not a torch file")
     window.controls.use_weights(tmp_path / "broken.pt")      # no .onnx: torch (imported now) reads it
-    qtbot.waitUntil(lambda: any("do not match their card" in m for m in rec.errors()), timeout=60_000)
+    qtbot.waitUntil(lambda: any("corrupt or truncated" in m for m in rec.errors()), timeout=60_000)
     data = json.loads(card.read_text())
     data["joints"] = data["joints"][::-1]
     (tmp_path / "other_joints.json").write_text(json.dumps(data))

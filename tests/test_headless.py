@@ -130,6 +130,8 @@ def bad_inputs(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     demo = VIDEO_DIR / "carphone.mp4"
+    shutil.copy(REPO_ROOT / "weights" / "image_k10_q3.json", tmp_path / "broken.json")
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 half a zip archive")
     return {
         "missing path": ([tmp_path / "nope.mp4"], "no such file"),
         "not a video": ([tmp_path / "notes.mp4"], "not a video file"),
@@ -138,13 +140,18 @@ def bad_inputs(tmp_path):
         "zero frames": ([tmp_path / "empty.mp4"], "no decodable frames"),
         "no such camera": (["7"], "camera 7 could not be opened"),
         "unwritable output": ([demo, "--out", blocker / "sub"], "cannot write to"),
+        "output is a file": ([demo, "--out", blocker], "it is a file, not a folder"),
+        "missing weights": ([demo, "--weights", tmp_path / "nope.pt"], "not found (no such file)"),
+        "weights folder": ([demo, "--weights", REPO_ROOT / "weights"], "is a folder"),
+        "corrupt weights": ([demo, "--weights", tmp_path / "broken.pt"], "corrupt or truncated"),
         "weights for other joints": ([demo, "--weights", other_joints_weights(tmp_path)],
                                      "are for joints [neck, belly, face"),
     }
 
 
 CASES = ["missing path", "not a video", "truncated", "corrupt", "zero frames",
-         "no such camera", "unwritable output", "weights for other joints"]
+         "no such camera", "unwritable output", "output is a file", "missing weights", "weights folder",
+         "corrupt weights", "weights for other joints"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -160,3 +167,49 @@ def test_bad_input_gives_one_clear_line_and_no_output(tmp_path, case):
     assert not any(line.startswith("Traceback") for line in r.stderr.splitlines())
     leftovers = [p for p in out.rglob("*")] if out.exists() else []
     assert leftovers == []
+
+
+def test_an_output_name_taken_by_a_folder_is_refused_before_the_run(tmp_path):
+    out = tmp_path / "out"
+    (out / "carphone.csv").mkdir(parents=True)
+    r = cli(VIDEO_DIR / "carphone.mp4", "--out", out)
+    assert r.returncode != 0 and "a folder of that name is in the way" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and sorted(p.name for p in out.iterdir()) == ["carphone.csv"]
+
+
+def test_a_failed_rerun_says_the_earlier_outputs_are_not_this_runs(tmp_path):
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out"
+    shutil.copy(VIDEO_DIR / "carphone.mp4", clip)
+    assert cli(clip, "--out", out).returncode == 0
+    before = (out / "clip.csv").read_bytes()
+    clip.write_bytes((VIDEO_DIR / "carphone.mp4").read_bytes()[:20_000])      # now truncated
+    r = cli(clip, "--out", out)
+    assert r.returncode == 1 and "from an earlier run, not this one" in r.stderr, r.stderr
+    assert (out / "clip.csv").read_bytes() == before                          # left as it was
+
+
+def test_no_world_leaves_the_3d_columns_out(tmp_path):
+    r = cli(VIDEO_DIR / "carphone.mp4", "--out", tmp_path, "--no-world")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path / "carphone.csv")
+    assert not [c for c in df.columns if c.endswith(("_X", "_Y", "_Z"))]
+    assert np.isfinite(image_columns(df)).all()
+    side = json.loads((tmp_path / "carphone.json").read_text())
+    assert side["weights"]["world"] is None and "_X" not in side["columns"]
+
+
+def test_world_weights_alone_choose_the_latency_of_their_model(tmp_path):
+    r = cli(VIDEO_DIR / "carphone.mp4", "--out", tmp_path, "--world-weights",
+            REPO_ROOT / "weights" / "world_k10_q3_zero.pt")
+    assert r.returncode == 0, r.stderr
+    side = json.loads((tmp_path / "carphone.json").read_text())
+    assert side["latency"] == "zero" and side["weights"]["world"]["name"] == "world_k10_q3_zero"
+
+
+def test_a_video_without_a_person_says_so(tmp_path):
+    from media import write_video
+    frames = [np.full((240, 320, 3), 40 + i, np.uint8) for i in range(25)]
+    r = cli(write_video(tmp_path / "empty_room.mp4", frames), "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "no person was found on any keyframe" in r.stdout
+    assert pd.read_csv(tmp_path / "out" / "empty_room.csv")["nose_x"].isna().all()

@@ -179,13 +179,14 @@ def test_a_folder_of_bad_files_names_each_problem(tmp_path, carphone_frames):
     assert [f for f in files(tmp_path / "out") if f.endswith(".csv")] == ["real.csv"]
 
 
-def accepted_ks(space: str, latency: str = "window", accepted: bool = True) -> list[int]:
-    """K values with an accepted (or a trained but not accepted) refiner for a space and latency
-    mode (a file's mode: window)."""
+def accepted_ks(space: str, latency: str = "window", accepted: bool = True) -> str:
+    """The (K, Q) of the accepted (or trained but not accepted) refiners for a space and latency
+    mode (a file's mode: window), as the notes list them: `K = 10 (Q = 3), ...`."""
     cards = [json.loads(p.read_text()) for p in (REPO_ROOT / "weights").glob("*.json")]
-    return sorted({c["model"]["k"] for c in cards if c["space"] == space
-                   and bool(c["evaluation"].get("accepted")) == accepted
-                   and c["model"].get("latency", "window") == latency})
+    pairs = sorted({(c["model"]["k"], c["model"]["q"]) for c in cards if c["space"] == space
+                    and bool(c["evaluation"].get("accepted")) == accepted
+                    and c["model"].get("latency", "window") == latency})
+    return ", ".join(f"K = {k} (Q = {q})" for k, q in pairs)
 
 
 def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one(tmp_path):
@@ -196,9 +197,9 @@ def test_a_k_without_a_refiner_is_interpolated_naming_the_k_values_that_have_one
     for note, space in zip(notes, ("image", "world")):
         ks = accepted_ks(space)
         assert f"{space}-space" in note and "K=7" in note and "linear interpolation" in note
-        assert (f"K = {', '.join(map(str, ks))}" if ks else "none passed") in note and ".pt" not in note
-        if not ks and (trained := accepted_ks(space, accepted=False)):      # worth knowing they exist
-            assert f"usable with --weights: K = {', '.join(map(str, trained))}" in note
+        assert (f"accepted for {ks}" if ks else "none passed") in note and ".pt" not in note
+        if trained := accepted_ks(space, accepted=False):                  # worth knowing they exist
+            assert f"unaccepted, for --weights: {trained}" in note
     sidecar = json.loads((tmp_path / "out" / "carphone.json").read_text())
     assert sidecar["weights"]["image"]["name"] == "linear interpolation" and sidecar["k"] == 7
 
@@ -249,8 +250,8 @@ def test_a_stride_above_q_is_refused_once_with_the_range(tmp_path):
     r = cli(CARPHONE, "--out", tmp_path / "out", "--stride", "4",        # the K=10 model has Q=3
             "--weights", str(REPO_ROOT / "weights" / "image_k10_q3.pt"))
     assert r.returncode == 2
-    assert r.stderr.strip() == "error: --stride must be from 1 to Q=3 (the keyframe intervals per window " \
-                               "of image_k10_q3), got 4"
+    assert r.stderr.strip() == "error: --stride must be from 1 to Q=3 (keyframe intervals per refiner " \
+                               "window), got 4"
     assert files(tmp_path / "out") == []
 
 

@@ -24,7 +24,7 @@ from pipeline.config import PipelineConfig, load_refiners
 from pipeline.io import export
 from pipeline.io.export import CsvWriter, ExportError
 from pipeline.io.sources import SourceError, VideoSource
-from pipeline.paths import REPO_ROOT, VIDEO_DIR
+from pipeline.paths import REPO_ROOT, VIDEO_DIR, WEIGHTS_DIR
 from pipeline.process import KeyframePipeline, process_video
 from pipeline.skeleton import BODY12_FROM_MP33, MEDIAPIPE33
 from pipeline.estimators import make_estimator
@@ -455,6 +455,14 @@ def test_a_short_clip_without_a_refiner_model_says_it_was_interpolated(tmp_path,
     side = json.loads(summary.csv.with_suffix(".json").read_text())
     assert side["short_clip"]["method"].startswith("linear interpolation of its keyframes")
     assert len(pd.read_csv(summary.csv)) == 5
+
+
+def test_a_short_clip_says_how_each_space_was_recovered_where_they_differ():
+    from pipeline.process import short_clip
+    from pipeline.refiner.runtime import Refiner
+    world = Refiner.load(WEIGHTS_DIR / "world_k10_q3_keyframe.json")
+    method = short_clip(5, (Refiner.linear("image", 10, 3, latency="keyframe"), world))["method"]
+    assert method.startswith("2D: linear interpolation of its keyframes") and "3D: one refiner window" in method
 
 
 def test_a_full_length_clip_is_not_marked_short(tmp_path, refiners):

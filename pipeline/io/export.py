@@ -57,6 +57,8 @@ def row(pose: FramePose, world: bool) -> list[str]:
 def check_writable(folder: str | Path) -> Path:
     """Create the folder if needed and prove a file can be written there, or raise ExportError."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"cannot write to {folder}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
@@ -80,6 +82,9 @@ class CsvWriter:
         self.skeleton, self.world = skeleton, world
         self.rows = 0
         check_writable(self.path.parent)
+        for out in (self.path, self.path.with_suffix(".json")):
+            if out.is_dir():
+                raise ExportError(f"cannot write {out}: a folder of that name is in the way")
         self._fd, self._tmp = make_temp(self.path)       # held open: the lock that marks it live
         self._done, self._file = False, None
         try:

@@ -94,9 +94,14 @@ def save_card(path: str | Path, card: ModelCard) -> None:
 
 
 def load_card(path: str | Path) -> ModelCard:
-    path = Path(path).with_suffix(".json")
+    given = Path(path)
+    if given.is_dir():
+        raise WeightsError(f"weights {given} is a folder: name a model's .pt or .json file in it")
+    path = given.with_suffix(".json")
     if not path.exists():
-        raise WeightsError(f"model card {path} not found")
+        if not given.exists():
+            raise WeightsError(f"weights {given} not found (no such file)")
+        raise WeightsError(f"model card {path} not found: weights need their card (.json) beside them")
     try:
         data = json.loads(path.read_text())
         if data.get("format") != CARD_FORMAT:
@@ -120,28 +125,27 @@ def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHT
                  latency: str = "window") -> Path:
     """The accepted weights for a space, K and latency mode (and Q, else the smallest Q: the live
     model). Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
-    cards, accepted_k, trained_k = [], set(), set()
+    cards, accepted, trained = [], set(), set()
     for p in sorted(folder.glob("*.json")):
         try:
             card = load_card(p)
         except WeightsError:
             continue
         c = card.config
-        if card.space == space and c.latency == latency and not is_accepted(card):
-            trained_k.add(c.k)
-        if card.space == space and c.latency == latency and is_accepted(card):
-            accepted_k.add(c.k)
-            if c.k == k and (q is None or c.q == q):
-                cards.append((c.q, p))
+        if card.space != space or c.latency != latency:
+            continue
+        (accepted if is_accepted(card) else trained).add((c.k, c.q))
+        if is_accepted(card) and c.k == k and (q is None or c.q == q):
+            cards.append((c.q, p))
     if not cards:
         want = f"K={k}" + (f", Q={q}" if q is not None else "")
         if latency != "window":
             want += f", {latency} latency"
-        have = (f"accepted ones exist for K = {', '.join(map(str, sorted(accepted_k)))}" if accepted_k
-                else "none passed the evaluation (docs/refiner.md" + (
-                    f"; trained, usable with --weights: K = {', '.join(map(str, sorted(trained_k)))})"
-                    if trained_k else ")"))
-        raise NoAcceptedRefiner(f"no accepted {space}-space refiner for {want}; {have}")
+        listed = lambda pairs: ", ".join(f"K = {a} (Q = {b})" for a, b in sorted(pairs))
+        have = [f"accepted for {listed(accepted)}" if accepted else "none passed (docs/refiner.md)"]
+        if trained:
+            have.append(f"unaccepted, for --weights: {listed(trained)}")
+        raise NoAcceptedRefiner(f"no accepted {space}-space refiner for {want}; {'; '.join(have)}")
     return min(cards)[1].with_suffix(".pt")
 
 
@@ -171,15 +175,18 @@ def _load_torch(path: Path, card: ModelCard) -> "MixSynthFormer":
 
     model = MixSynthFormer(card.config)
     pt = path.with_suffix(".pt")
+    first = lambda e: str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     try:
         state = torch.load(pt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
     except FileNotFoundError:
         raise WeightsError(f"weights file {pt} not found (card {path.with_suffix('.json').name})")
     except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as e:
-        first = str(e).strip().splitlines()[0]
+        raise WeightsError(f"weights {pt} are corrupt or truncated (cannot be read: {first(e)})") from e
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, TypeError, AttributeError) as e:
         raise WeightsError(f"weights {pt.name} do not match their card "
-                           f"{card.describe()}: {first}") from e
+                           f"{card.describe()}: {first(e)}") from e
     return model.eval()
 
 
@@ -298,11 +305,13 @@ class Refiner:
             problem = onnx_problem(path, card)
             if problem is None:
                 return cls(None, card, device, session=_onnx_session(path, threads or 1), path=path)
+            model = _load_torch(path, card)       # first: a corrupt .pt is the error to report
             if warn:
                 print(f"warning: {problem}; the refiner runs on torch instead (slower to start); "
                       f"to fix: python -m pipeline.refiner.export {path.with_suffix('.json')}",
                       file=sys.stderr, flush=True)
-        model = _load_torch(path, card)
+        else:
+            model = _load_torch(path, card)
         if threads is not None:
             import torch
             torch.set_num_threads(threads)

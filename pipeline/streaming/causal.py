@@ -84,7 +84,8 @@ class CausalStreamingRefiner:
 
     def finish(self) -> list[FramePose]:
         """End of the stream: misses waiting for a detection that never came get no pose (a
-        file), and the frames after the last keyframe (keyframe mode) hold its pose."""
+        file), and the frames after the last keyframe (keyframe mode) hold its pose, marked not
+        detected (no keyframe after them)."""
         out = self._settle()
         out += [self._emit(f, t, tail=True) for f, t in self._waiting]
         self._waiting = []
@@ -144,7 +145,7 @@ class CausalStreamingRefiner:
         return out
 
     def _add_keyframe(self, j: int, est: PoseEstimate | None, time_s: float) -> None:
-        self._raw = {j: est}
+        self._raw = {j - 1: self._raw.get(j - 1), j: est}   # keyframe mode emits frame 0 with keyframe 1
         gap_ok = self._bridges(j)
         self._new_track = False
         if est is None:
@@ -216,7 +217,9 @@ class CausalStreamingRefiner:
             across = self.latency == "keyframe" and self._new_track and 0 < e < len(poses[0]) - 1
             if 0 <= e < len(poses[0]) and not across:
                 image, conf, world = (p[e] for p in poses)
-                detected = all(flags) if self.latency == "keyframe" and not tail else flags[-1]
+                detected = not tail and (all(flags) if self.latency == "keyframe" else flags[-1])
+        if f % self.k == 0:                               # a keyframe row: its own detection
+            detected = raw is not None
         if raw is not None:                               # a detected keyframe
             raw_image, raw_conf, raw_world = estimate_values(raw)
             if self.pin_keyframes:

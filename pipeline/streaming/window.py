@@ -240,11 +240,12 @@ class StreamingRefiner:
         j, off = divmod(f, self.k)
         a = self._keys.get(j)
         b = self._keys.get(j + 1) if off else a
-        if off and b is None:                     # tail after the last keyframe: held
+        tail = off and b is None                  # after the last keyframe: held, not detected
+        if tail:
             b = a
         same = a is not None and b is not None and a.segment == b.segment      # one person on both sides
         valid = same and a.valid and b.valid
-        detected = same and a.raw is not None and b.raw is not None
+        detected = same and a.raw is not None and b.raw is not None and not tail
         acc = self._acc.pop(f, None)
         time_s = self._times.pop(f)
         n = len(self.skeleton)
