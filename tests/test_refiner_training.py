@@ -155,6 +155,29 @@ def test_noise_model_sizes_are_fractions_of_the_torso(motion_clips):
     assert 0.15 < (e > 0.1).mean() < 0.22          # ~20 % outliers of about a torso
 
 
+def test_rigid_noise_turns_bones_and_keeps_their_lengths(motion_clips):
+    """`rigid` = 1: the detector errs in the body's angles only (every bone of the chain keeps its
+    length, `noise_fit.bone_spread` is zero for the clean body and nearly so for the noisy one);
+    the joints err about as much as with independent noise, and a share in between lands in
+    between (0.5 halves the spread, roughly)."""
+    from pipeline.training.noise_fit import bone_spread
+    from pipeline.training.synth import CHAIN
+    sampler = WindowSampler([c for c in motion_clips if c.split == "train"], 61, "world")
+    clean = sampler.sample(64, np.random.default_rng(0))[0]
+    base = dict(jitter=(0.03, 0.03 + 1e-9), drift=(0.03, 0.03 + 1e-9), outlier_rate=0, swap_rate=0)
+    spread, err = {}, {}
+    for rigid in (0.0, 0.5, 1.0):
+        noisy = NoiseModel(**base, rigid=rigid).corrupt(clean, np.random.default_rng(1), "world")
+        length = lambda x: np.stack([np.linalg.norm(x[..., c, :] - x[..., p, :], axis=-1) for p, c in CHAIN], -1)
+        if rigid == 1.0:
+            np.testing.assert_allclose(length(noisy), length(clean), rtol=1e-4)
+        spread[rigid] = np.median(np.concatenate([bone_spread(n) for n in noisy]))
+        err[rigid] = np.linalg.norm(noisy - clean, axis=-1).mean()
+    assert np.median(np.concatenate([bone_spread(c) for c in clean])) < 1e-6
+    assert spread[1.0] < 0.02 < 0.3 * spread[0.0] and 0.3 * spread[0.0] < spread[0.5] < 0.8 * spread[0.0]
+    assert 0.7 < err[1.0] / err[0.0] < 1.3
+
+
 def test_fill_gaps_interpolates_between_detections():
     v = np.array([[0.0], [9.0], [2.0], [9.0], [4.0], [9.0]])
     filled = fill_gaps(v, np.array([1, 0, 1, 0, 1, 0], bool))

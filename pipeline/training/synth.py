@@ -22,6 +22,12 @@ from ..skeleton import BODY12, root_of, torso_length
 SPACES = ("image", "world")
 DISTAL = [BODY12.index(n) for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle")]
 HIPS = [BODY12.index("left_hip"), BODY12.index("right_hip")]
+# The body as a tree from the left hip, parent before child (`rigid` noise keeps these bones' lengths).
+CHAIN = [(BODY12.index(p), BODY12.index(c)) for p, c in (
+    ("left_hip", "right_hip"), ("left_hip", "left_shoulder"), ("right_hip", "right_shoulder"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"))]
 LEG_SWAP = BODY12.mirror.copy()                 # knees and ankles exchanged, the rest kept
 for _n in ("shoulder", "elbow", "wrist", "hip"):
     LEG_SWAP[[BODY12.index(f"left_{_n}"), BODY12.index(f"right_{_n}")]] = \
@@ -149,6 +155,10 @@ class NoiseModel:
     swap_window_share, the others none (mirrors come with the view). leg_swap_rate: per frame,
     only the knees' and ankles' labels exchanged (legs crossing in the image). miss_rate: per
     frame, no detection (a keyframe miss is filled from its neighbours, as the pipeline does).
+    rigid: the share of the jitter, drift and bias that turns bones instead of moving joints on
+    their own (`rigid_noise`: each bone of the noisy pose keeps its direction and gets its true
+    length back along the chain); a detector that has learnt bodies errs in a body's angles more
+    than in its proportions.
     World poses are re-centred on their own hip mid-point after corruption, as a detector's
     hip-centred world landmarks are.
 
@@ -167,6 +177,7 @@ class NoiseModel:
     bias: float = 0.0
     leg_swap_rate: float = 0.0
     swap_window_share: float = 1.0
+    rigid: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -195,6 +206,8 @@ class NoiseModel:
         noise = rng.standard_normal(clean.shape) * logu(self.jitter) + drift * logu(self.drift)
         noise += rng.standard_normal((n, 1, j, d)) * self.bias
         noisy = clean + noise * scale * torso * level[:, None, None, None]
+        if self.rigid:
+            noisy += self.rigid * (rigid_noise(clean, noisy) - noisy)
         rate = lambda r: np.minimum(r * level, 0.5)
         outliers = rng.random((n, t, j, 1)) < rate(self.outlier_rate)[:, None, None, None]
         noisy += outliers * rng.standard_normal(clean.shape) * self.outlier_scale * torso
@@ -225,6 +238,18 @@ MEDIAPIPE = {
                         swap_rate=0.065, miss_rate=0.05, bias=0.0337, leg_swap_rate=0.025,
                         swap_window_share=0.25),
 }
+
+
+def rigid_noise(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """(..., 12, D) clean and noisy poses -> the noisy pose with every bone of `CHAIN` given its
+    clean length back, in its noisy direction, from the left hip outwards (which keeps the joints'
+    angular errors and removes the change in proportions)."""
+    out = noisy.copy()
+    for p, c in CHAIN:
+        bone = noisy[..., c, :] - noisy[..., p, :]
+        length = np.linalg.norm(clean[..., c, :] - clean[..., p, :], axis=-1, keepdims=True)
+        out[..., c, :] = out[..., p, :] + bone * length / np.maximum(np.linalg.norm(bone, axis=-1, keepdims=True), 1e-9)
+    return out
 
 
 def fill_missed(poses: np.ndarray, missed: np.ndarray) -> np.ndarray:

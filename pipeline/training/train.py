@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deciwatch", type=Path)
     ap.add_argument("--dataset", choices=sorted(DECIWATCH_SKELETON))
     ap.add_argument("--estimator", default="fcn")
+    ap.add_argument("--noise-rigid", type=float, help="share of the noise that turns bones "
+                    "(NoiseModel.rigid; default: the fitted model's)")
     args = ap.parse_args(argv)
     cfg = TrainConfig(**{f: getattr(args, f) for f in asdict(d)})
     if args.threads:
@@ -258,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = {}
         else:
             noise = MEDIAPIPE[cfg.space]
+            if args.noise_rigid is not None:
+                noise = replace(noise, rigid=args.noise_rigid)
             batches = MotionBatches(cfg, args.motion, noise)
             space = cfg.space
             extra = {"noise": noise.to_dict(), "augment": asdict(batches.augment),
