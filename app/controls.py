@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
@@ -16,9 +16,10 @@ from pipeline.paths import WEIGHTS_DIR
 from pipeline.refiner.runtime import WeightsError, is_accepted, load_card
 
 MODES = ("static", "tracking")
-LATENCY_ITEMS = (("auto", f"Latency: auto (files {AUTO_LATENCY['file']}, live {AUTO_LATENCY['live']})"),
-                 ("window", "Latency: window (K·Q frames)"), ("keyframe", "Latency: keyframe (≤ K frames)"),
-                 ("zero", "Latency: zero (predicted)"))
+LATENCY_ITEMS = (("auto", "Latency: auto", f"files: {AUTO_LATENCY['file']}; cameras and streams: {AUTO_LATENCY['live']}"),
+                 ("window", "Latency: window", "K·Q frames: each frame from every refiner window over it"),
+                 ("keyframe", "Latency: keyframe", "at most K frames: final when the next keyframe is estimated"),
+                 ("zero", "Latency: zero", "each frame's pose predicted from past keyframes as it arrives"))
 
 
 INTERPOLATED_K = (5, 10, 20)     # always offered: a K without an accepted refiner is interpolated
@@ -58,7 +59,8 @@ class PipelineControls(QWidget):
         self._custom: tuple[Path | None, Path | None] = (None, None)    # image, world weights
         self.k_box, self.q_box, self.estimator_box = QComboBox(), QComboBox(), QComboBox()
         self.k_box.setToolTip("K: the estimator runs on one frame in K (only K with weights are offered)")
-        self.q_box.setToolTip("Q: keyframe intervals per refiner window (more: smoother, more latency)")
+        self.q_box.setToolTip("Q: keyframe intervals per refiner window (more: smoother, more latency); "
+                              "auto: that of the models the latency mode runs, or none where it interpolates")
         self._pose: tuple[str | None, Path | None] = (None, None)      # mmpose config, checkpoint
         for name in available_estimators():
             if name == "mmpose":          # top-down: a person box on each keyframe, no modes
@@ -68,8 +70,9 @@ class PipelineControls(QWidget):
                 self.estimator_box.addItem(f"{name} · {mode}", (name, mode))
         self.estimator_box.setToolTip("Pose estimator run on keyframes, and its mode (docs/estimator_mode.md)")
         self.latency_box = QComboBox()
-        for value, text in LATENCY_ITEMS:
+        for value, text, tip in LATENCY_ITEMS:
             self.latency_box.addItem(text, value)
+            self.latency_box.setItemData(self.latency_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.latency_box.setToolTip("How long after its frame a pose is shown: window (the most accurate), "
                                     "keyframe (at most K frames late), zero (each frame's pose predicted "
                                     "from past keyframes as it arrives; docs/refiner.md)")
@@ -208,7 +211,7 @@ class PipelineControls(QWidget):
     def _fill_q(self, k: int | None, q: int | None, add: bool = False) -> None:
         self.q_box.clear()
         for qq in sorted((qq for kk, qq in self.catalogue if kk == k), key=lambda v: v or 0):
-            self.q_box.addItem("interpolated" if qq is None else str(qq), qq)
+            self.q_box.addItem("auto" if qq is None else str(qq), qq)   # auto: the Q of the mode's models
         self._select(self.q_box, q, add=add)
 
     @staticmethod

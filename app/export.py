@@ -1,12 +1,12 @@
 """CSV export of a finished run's refined poses, off the GUI thread, in the headless schema.
 
 The rows go through `pipeline.io.export.CsvWriter` (a temporary file renamed into place at the end,
-with the JSON sidecar), so a failed (full disk) or cancelled export leaves the previous files, or
-none: never half a CSV, never a sidecar without its CSV.
+with the JSON sidecar), so a failed (full disk) or interrupted export leaves the previous files, or
+none: never half a CSV, never a sidecar without its CSV. Closing the window lets an export that
+is writing finish.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -28,10 +28,6 @@ def sidecar_meta(info: RunInfo, cfg: PipelineConfig, stats: RunStats,
     return {**meta, "app": {"ended": ended, "dropped_frames": stats.dropped}}
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class ExportJob(QThread):
     """Writes `result`'s poses to `path` (+ `.json`); reports progress, then success or failure."""
     progress = Signal(int, int)          # rows written, rows in all
@@ -41,10 +37,6 @@ class ExportJob(QThread):
     def __init__(self, result: RunEnded, path: Path, parent: QObject | None = None):
         super().__init__(parent)
         self.result, self.path = result, Path(path)
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
 
     def run(self) -> None:
         track, info = self.result.track, self.result.info
@@ -53,14 +45,10 @@ class ExportJob(QThread):
         try:
             with CsvWriter(self.path, info.skeleton, info.world) as writer:
                 for pose in track:
-                    if self._cancel.is_set():
-                        raise _Cancelled
                     writer.write(pose)
                     if writer.rows % step == 0:
                         self.progress.emit(writer.rows, total)
                 writer.commit(self.result.meta)
-        except _Cancelled:
-            self.failed.emit(f"export of {self.path.name} cancelled: nothing written")
         except (ExportError, OSError) as e:
             self.failed.emit(str(e) if isinstance(e, ExportError) else
                              f"cannot write {self.path}: {e.strerror or e}")

@@ -57,6 +57,7 @@ def screenshot_when_shown(window: MainWindow, path: Path, frame: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         image.save(str(path))
         print(f"screenshot {path} ({image.width()}x{image.height()})", flush=True)
+        window.confirm_close = False
         window.close()
 
     window.session.frame_shown.connect(on_frame)
@@ -85,6 +86,7 @@ def exit_at_first_pose(window: MainWindow) -> None:
             QApplication.processEvents()              # let the frame paint
             print(f"first pose on screen: frame {item.pose.index}, {seconds_since_launch():.2f} s "
                   f"after launch ({time.process_time():.2f} s of CPU)", flush=True)
+            window.confirm_close = False
             window.close()
 
     window.session.frame_shown.connect(on_frame)
@@ -100,6 +102,7 @@ def close_on_signals(window: MainWindow) -> list[int]:
 
     def close(signum, frame) -> None:
         received.append(signum)
+        window.confirm_close = False          # a signal closes without asking
         window.close()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

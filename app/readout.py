@@ -72,13 +72,15 @@ class ReadoutPanel(QWidget):
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setObjectName(f"readout_{key}")
+            value.setWordWrap(True)      # long values wrap: the dock (and the video beside it) keep their width
             for w in (name, value):
                 w.setToolTip(tip)
             grid.addWidget(name, row, 0)
             grid.addWidget(value, row, 1)
             self._labels[key] = value
         grid.setRowStretch(len(_ROWS), 1)
-        self._labels["weights"].setFont(self.font())
+        self._labels["weights"].setFont(self.font())     # a line per space
+        self._labels["weights"].setText("2D: –\n3D: –")   # its height counts in the panel's minimum
         self.setMinimumHeight(self.sizeHint().height())
 
     def value(self, key: str) -> str:
@@ -103,7 +105,10 @@ class ReadoutPanel(QWidget):
         self._set("effective", flops_text(f.effective_per_frame))
         self._set("theoretical", f"{f.theoretical_speedup:.2f}×")
         self._set("weights", weights)
-        self._labels["weights"].setToolTip(f"refiner weights: {weights} (K={f.k}, Q={q})")
+        self._labels["weights"].setToolTip(
+            f"refiner weights: {weights.replace(chr(10), '; ')} (K={f.k}" + (f", Q={q})" if q is not None else ")")
+            + ("; interpolated: no model passed its evaluation for these settings (docs/refiner.md)"
+               if "interpolated" in weights else ""))
 
     def show_snapshot(self, info: RunInfo, s: Snapshot) -> None:
         if info is not self._info:

@@ -151,9 +151,10 @@ class Session(QObject):
             self.message.emit(f"an export is already running ({self._export.path.name}); "
                               "try again when it is done", True)
         elif self.state != IDLE and self.info is not None:
-            self._pending_export = path
+            replaced, self._pending_export = self._pending_export, path
             when = "when you stop it" if self.info.live else "when it ends"
-            self.message.emit(f"export queued: {path.name} will be written {when} "
+            instead = f", instead of {replaced.name}" if replaced is not None and replaced != path else ""
+            self.message.emit(f"export queued: {path.name} will be written {when}{instead} "
                               f"({self.info.name} is still running)", False)
         elif self.last_result is None:
             self.message.emit("nothing to export yet: play a video first", True)
@@ -169,8 +170,7 @@ class Session(QObject):
         self._timer.stop()
         self.worker.shutdown()
         threads = [("the pipeline worker", self.worker)]
-        if self._export is not None:
-            self._export.cancel()
+        if self._export is not None:       # an export already writing is finished, not lost
             threads.append(("the export", self._export))
         for name, thread in threads:
             if not thread.wait(int(wait_s * 1000)):
@@ -184,6 +184,11 @@ class Session(QObject):
     @property
     def exporting(self) -> bool:
         return self._export is not None
+
+    @property
+    def pending_export(self) -> Path | None:
+        """Where the export queued for the end of the running video goes (None: none queued)."""
+        return self._pending_export
 
     # -- the display timer -----------------------------------------------------------------------
     def _tick(self) -> None:
@@ -339,7 +344,10 @@ class Session(QObject):
     def _export_succeeded(self, path: str) -> None:
         job = self._export_done()
         self.export_offered.emit(False)
-        self.message.emit(f"exported {len(job.result.track)} frames to {path} (+ .json)", False)
+        info, n = job.result.info, len(job.result.track)
+        cut = (f" (the run stopped after {n} of {info.frame_count} frames)"
+               if (job.result.stopped or job.result.error) and info.frame_count and n < info.frame_count else "")
+        self.message.emit(f"exported {n} frames to {path} (+ .json){cut}", False)
         self.export_finished.emit(path, True)
 
     def _export_failed(self, text: str) -> None:

@@ -23,6 +23,7 @@ class Timeline(QWidget):
         super().__init__(parent)
         self.info: RunInfo | None = None
         self.browsable = 0
+        self.realtime = True          # a file plays at its own pace (the window sets it)
         self.back = QToolButton()
         self.back.setText("◀")
         self.back.setToolTip("Previous frame (Left)")
@@ -49,6 +50,8 @@ class Timeline(QWidget):
         row.setContentsMargins(6, 2, 6, 2)
         for w in (self.back, self.slider, self.forward, self.label, self.progress):
             row.addWidget(w, 1 if w is self.slider else 0)
+        # as tall with the progress bar as without it: the video above keeps its size when a run ends
+        self.setFixedHeight(max(w.sizeHint().height() for w in (self.back, self.slider, self.label, self.progress)) + 4)
         self.back.clicked.connect(lambda: self.step_requested.emit(-1))
         self.forward.clicked.connect(lambda: self.step_requested.emit(1))
         self.slider.valueChanged.connect(self._moved)
@@ -82,7 +85,8 @@ class Timeline(QWidget):
             return
         total = info.frame_count
         self.progress.setValue(min(s.frames, total))
-        left = (total - s.frames) / s.fps if s.fps > 0 else float("nan")
+        rate = min(s.fps, info.fps) if self.realtime and info.fps > 0 else s.fps   # paced: the video's own
+        left = (total - s.frames) / rate if rate > 0 else float("nan")
         eta = f" · {eta_text(left)} left" if s.frames < total and left == left else ""
         self.progress.setFormat(f"processing {s.frames} / {total}{eta}")
 

@@ -197,10 +197,11 @@ class VideoView(QWidget):
 
     def _hud(self, p: QPainter, keyframe_without_pose: bool) -> None:
         pose, info = self.item.pose, self._info
-        total = f"/{info.frame_count}" if info.frame_count else ""
+        total = f" / {info.frame_count - 1}" if info.frame_count else ""      # as the timeline: last index
+        made = "predicted" if info.latency == "zero" else "refined"
         lines = [f"{info.name}   frame {pose.index}{total}   {pose.time_s:6.2f} s",
-                 {"refined": "refined pose", "raw": "raw keyframe detection",
-                  "both": "refined (solid) + raw (dashed)"}[self.overlay]
+                 {"refined": f"{made} pose", "raw": "raw keyframe detection",
+                  "both": f"{made} (solid) + raw (dashed)"}[self.overlay]
                  + ("   KEYFRAME" if pose.keyframe else "")]
         if not pose.has_pose:
             lines.append("no person" + (" detected on this keyframe" if keyframe_without_pose else ""))

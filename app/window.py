@@ -11,8 +11,8 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl
 from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon,
                            QKeyEvent, QKeySequence, QPalette)
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel,
-                               QMainWindow, QProgressBar, QPushButton, QSpinBox, QStyle, QToolBar,
-                               QVBoxLayout, QWidget)
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QStyle,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from pipeline.config import LATENCY_CHOICES, PipelineConfig
 from pipeline.paths import ASSETS_DIR
@@ -66,6 +66,8 @@ class WindowShortcuts(QObject):
 
 class MainWindow(QMainWindow):
     """keyframe pose's window; `settings` is where its choices are remembered."""
+
+    confirm_close = True    # ask before closing loses poses not yet exported (off: signals, scripts)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -173,10 +175,13 @@ class MainWindow(QMainWindow):
                     bar.addWidget(it)
             self.addToolBar(bar)
 
-        toolbar("Source", self.open_action, self.camera_action, self.camera_box, self.url_action)
+        # Export sits with the file actions, first: on a narrow screen the last toolbar's end is
+        # what goes behind the overflow button
+        toolbar("Source", self.open_action, self.camera_action, self.camera_box, self.url_action,
+                None, self.export_action)
         toolbar("Playback", self.play_action, self.restart_action, self.stop_action,
                 self.realtime_action, self.overlay_box)
-        toolbar("Pipeline", self.controls, None, self.export_action)
+        toolbar("Pipeline", self.controls)
 
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
@@ -208,7 +213,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(readout, pose3d, Qt.Orientation.Vertical)
         self.splitDockWidget(trajectory, flops, Qt.Orientation.Horizontal)
         self.resizeDocks([readout, pose3d], [330, 330], Qt.Orientation.Vertical)
-        self.resizeDocks([readout], [370], Qt.Orientation.Horizontal)
+        self.resizeDocks([readout], [400], Qt.Orientation.Horizontal)
         self.resizeDocks([trajectory], [260], Qt.Orientation.Vertical)
         for w in (self.view3d.plot, self.trajectory.plot, self.flops_plot.plot):
             w.setAcceptDrops(False)              # drops anywhere reach the window
@@ -324,6 +329,7 @@ class MainWindow(QMainWindow):
     # -- state -> views --------------------------------------------------------------------------
     def _set_realtime(self, on: bool) -> None:
         self.session.set_realtime(on)
+        self.timeline.realtime = on
         for plot in (self.trajectory, self.flops_plot):
             plot.set_fast(not on)
 
@@ -388,7 +394,8 @@ class MainWindow(QMainWindow):
             s.setValue("pipeline/pose_checkpoint", str(cfg.pose_checkpoint or ""))
         s.setValue("pipeline/weights", str(cfg.weights or ""))
         s.setValue("pipeline/world_weights", str(cfg.world_weights or ""))
-        self.show_message(f"refiner weights: {description} (K={cfg.k}, Q={cfg.q})")
+        q = f", Q={cfg.q}" if cfg.q is not None else ""
+        self.show_message(f"refiner weights: {description.replace(chr(10), '; ')} (K={cfg.k}{q})")
 
     def _export_progress(self, done: int, total: int) -> None:
         self.export_bar.setMaximum(max(total, 1))
@@ -452,8 +459,29 @@ class MainWindow(QMainWindow):
         s.setValue("view/yaw", self.view3d.yaw)
         s.sync()
 
+    def unsaved(self) -> str | None:
+        """What closing now would lose, in a sentence, or None: a queued export (its run has not
+        ended) or the kept poses of a run that stopped early, not exported. An export already
+        writing is finished before the window closes (`Session.shutdown`)."""
+        pending, info = self.session.pending_export, self.session.info
+        if pending is not None and info is not None:
+            return (f"{info.name} is still running: its export to {pending.name} is written when the "
+                    "run ends, and closing now stops the run without writing it.")
+        if self.offer_button.isVisible():
+            return "The poses kept from the run that stopped early are not exported yet."
+        return None
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop the worker cleanly (a run in progress ends, its thread is joined)."""
+        """Stop the worker cleanly (a run in progress ends, its thread is joined), after asking
+        when that would lose poses the user meant to keep (`unsaved`)."""
+        if self.confirm_close and (why := self.unsaved()) is not None:
+            answer = QMessageBox.question(
+                self, "Close keyframe pose?", f"{why}\n\nClose anyway?",
+                QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Close:
+                event.ignore()
+                return
         self._save_settings()
         self.session.shutdown()
         event.accept()

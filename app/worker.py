@@ -60,10 +60,11 @@ def resolve_weights(cfg: PipelineConfig) -> PipelineConfig:
 
 
 def describe(refiners: tuple[Refiner, Refiner | None]) -> str:
-    """The weights in use, e.g. "image_k10_q3 + world_k10_q3"."""
+    """The weights in use, a line per space, e.g. "2D: interpolated" (no accepted model for the
+    settings) and "3D: world_k10_q3_keyframe"."""
     image, world = refiners
-    name = lambda r: f"{r.card.space}: linear interpolation (no accepted refiner)" if r.is_linear else r.card.name
-    return f"{name(image)} + " + (name(world) if world is not None else "3D interpolated")
+    name = lambda r: (r.card.name if not r.is_linear else "interpolated") if r is not None else "not estimated"
+    return f"2D: {name(image)}\n3D: {name(world)}"
 
 
 DISPLAY_BUDGET = 0.12    # processing as fast as possible, the GUI thread uses about this share of a

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtWidgets import QApplication, QToolBar
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -51,6 +52,7 @@ def make_window(qtbot, settings_file: Path, realtime: bool = False) -> MainWindo
     """A window whose settings live in a test folder (the user's are never touched)."""
     window = MainWindow(QSettings(str(settings_file), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
+    window.confirm_close = False           # closing at the end never waits for a dialog
     window.announced = []                  # every size the video view told the worker, in order
     window.video.display_size_changed.connect(lambda w, h: window.announced.append((w, h)))
     window.show()
@@ -388,7 +390,7 @@ def test_k_and_q_offer_accepted_refiners_and_interpolation(qtbot, tmp_path):
     assert ks == [5, 8, 10, 20]            # K=15 is not accepted; K=20 has no weights file: interpolated
     controls.k_box.setCurrentIndex(ks.index(20))
     controls.k_box.activated.emit(ks.index(20))
-    assert [controls.q_box.itemText(i) for i in range(controls.q_box.count())] == ["interpolated"]
+    assert [controls.q_box.itemText(i) for i in range(controls.q_box.count())] == ["auto"]
     controls.k_box.setCurrentIndex(0)
     with qtbot.waitSignal(controls.changed) as asked:
         controls.k_box.activated.emit(0)
@@ -471,3 +473,40 @@ def test_launcher_names_missing_system_libraries_instead_of_qts_abort(tmp_path):
         "missing: libxcb-icccm.so.4, libxkbcommon-x11.so.0.",
         "  Debian/Ubuntu: sudo apt-get install libxcb-icccm4 libxkbcommon-x11-0"]
     assert "qt.qpa" not in r.stderr and "Could not load" not in r.stderr
+
+
+def test_closing_asks_before_losing_a_queued_export_and_finishes_one_being_written(qtbot, tmp_path, monkeypatch):
+    """A queued export waits for its run: closing then asks (Cancel keeps the window and the
+    run; Close stops it, nothing written). An export already writing is finished, not cut off."""
+    from PySide6.QtWidgets import QMessageBox
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    window.confirm_close = True
+    asked, answer = [], {"button": QMessageBox.StandardButton.Cancel}
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answer["button"])
+    s = window.session
+    with qtbot.waitSignal(s.run_started, timeout=30_000):
+        window.open_files([DEMO_VIDEO])
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    window.export_csv(first)
+    window.export_csv(second)                      # replaces the queued one, and says so
+    assert "instead of first.csv" in window.statusBar().currentMessage()
+    assert window.close() is False and s.state != IDLE and window.isVisible()
+    assert "its export to second.csv is written when the run ends" in asked[0]
+    qtbot.waitUntil(lambda: window.session.exporting or second.exists(), timeout=120_000)
+    assert window.unsaved() is None                # the run ended: the export is writing or done
+    window.close()                                 # no question: an export writing is finished
+    assert len(asked) == 1 and second.exists() and not first.exists()
+    assert len(pd.read_csv(second)) == 230
+
+
+def test_at_a_laptops_size_export_stays_on_the_toolbar_and_the_readout_wraps(window, qtbot):
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() <= 1366, timeout=5_000)
+    QApplication.processEvents()
+    bar = next(b for b in window.findChildren(QToolBar) if window.export_action in b.actions())
+    button = bar.widgetForAction(window.export_action)
+    assert button is not None and button.isVisible() and bar.isVisible()
+    assert button.geometry().right() <= bar.width()                  # not behind the overflow button
+    weights = window.readout._labels["weights"]
+    assert weights.wordWrap() and weights.text().count("\n") == 1    # a line per space
+    assert window.minimumSizeHint().width() <= 1366

@@ -49,6 +49,7 @@ def demo(qapp, tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     window.show()
+    window.confirm_close = False           # closing at the end never waits for a dialog
     if window.realtime_action.isChecked():
         window.realtime_action.trigger()
     rec = Recorder(window)
