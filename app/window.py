@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
 from pipeline.config import LATENCY_CHOICES, PipelineConfig
 from pipeline.paths import ASSETS_DIR
 from pipeline.process import output_stem
-from pipeline.io.sources import VIDEO_EXTENSIONS, VideoSource, list_videos
+from pipeline.io.sources import VIDEO_EXTENSIONS, VideoSource, list_videos, looks_like_video, not_a_video
 
 from .channel import FrameItem, RunEnded, RunInfo
 from .controls import PipelineControls
@@ -32,16 +32,24 @@ DEMO_VIDEO = ASSETS_DIR / "demo.mp4"
 VIDEO_FILTER = "Videos ({})".format(" ".join(f"*{e}" for e in sorted(VIDEO_EXTENSIONS)))
 
 
-def specs_from_urls(urls: list[QUrl]) -> list[str]:
-    """Dropped URLs -> sources: local files as paths (a folder: its videos), others as streams."""
-    specs: list[str] = []
+def specs_from_urls(urls: list[QUrl]) -> tuple[list[str], list[str]]:
+    """Dropped URLs -> (sources, refusals): local files as paths (a folder: its videos), others
+    as streams; a file that is plainly no video (an image, an audio file, or neither a video's
+    extension nor its first bytes: a text file) is refused at once, with why."""
+    specs, refused = [], []
     for url in urls:
         if url.isLocalFile():
             path = Path(url.toLocalFile())
-            specs += [str(p) for p in list_videos(path)] if path.is_dir() else [str(path)]
+            if path.is_dir():
+                specs += [str(p) for p in list_videos(path)]
+            elif (why := not_a_video(path)) is not None or (
+                    path.suffix.lower() not in VIDEO_EXTENSIONS and not looks_like_video(path)):
+                refused.append(f"{path.name}: {why or 'not a video file'}")
+            else:
+                specs.append(str(path))
         elif url.scheme():
             specs.append(url.toString())
-    return specs
+    return specs, refused
 
 
 class WindowShortcuts(QObject):
@@ -412,12 +420,14 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        specs = specs_from_urls(event.mimeData().urls())
+        specs, refused = specs_from_urls(event.mimeData().urls())
         if not specs:
-            self.show_message("nothing to open in what was dropped (no video files)", True)
+            self.show_message("; ".join(refused) or "nothing to open in what was dropped (no video files)", True)
             return
         event.acceptProposedAction()
         self.enqueue_files(specs)
+        if refused:
+            self.show_message(f"not opened: {'; '.join(refused)}", True)
 
     # -- settings --------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -233,8 +233,10 @@ def test_dropping_several_files_queues_them(window, qtbot, clips):
     rec = Recorder(window)
     queued_at_start = []
     window.session.run_started.connect(lambda info: queued_at_start.append(window.queue_label.text()))
+    notes = clips[0].parent / "notes.txt"
+    notes.write_text("not a video\n")
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in clips])
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in [clips[0], notes, *clips[1:]]])
     where = window.video.mapTo(window, window.video.rect().center())
     enter = QDragEnterEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
@@ -244,6 +246,7 @@ def test_dropping_several_files_queues_them(window, qtbot, clips):
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, drop)
     assert drop.isAccepted()
+    assert "not opened: notes.txt: not a video file" in window.statusBar().currentMessage()   # at once
     wait_ended(qtbot, rec, 2)
     assert [i.name for i in rec.started] == ["first.mp4", "last.mp4"]
     assert queued_at_start == ["queued: 1", ""]

@@ -104,8 +104,11 @@ def load_card(path: str | Path) -> ModelCard:
         raise WeightsError(f"model card {path} not found: weights need their card (.json) beside them")
     try:
         data = json.loads(path.read_text())
-        if data.get("format") != CARD_FORMAT:
-            raise WeightsError(f"{path} is not a refiner model card (format {data.get('format')!r})")
+        if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
+            got = data.get("format") if isinstance(data, dict) else None
+            raise WeightsError(f"{path} is not a refiner model card ("
+                               + (f"format {got!r}, expected {CARD_FORMAT!r})" if got is not None
+                                  else f"no \"format\": {CARD_FORMAT!r} in it)"))
         return ModelCard(**data)
     except (json.JSONDecodeError, TypeError) as e:
         raise WeightsError(f"model card {path} is unreadable: {e}") from e
