@@ -162,8 +162,9 @@ class Session(QObject):
             self._start_export(self.last_result, path)
 
     def shutdown(self, wait_s: float = 20.0) -> None:
-        """Stop the worker (and an export) and wait for their threads, at most `wait_s` each: a
-        thread stuck in a library never hangs the closing window (its stack is printed); idempotent."""
+        """Stop the worker, let an export that is writing finish, and wait for their threads, at
+        most `wait_s` each: a thread stuck in a library never hangs the closing window (its stack
+        is printed); idempotent."""
         if self._closed:
             return
         self._closed = True

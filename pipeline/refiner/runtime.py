@@ -127,7 +127,8 @@ def is_accepted(card: ModelCard) -> bool:
 def find_weights(space: str, k: int, q: int | None = None, folder: Path = WEIGHTS_DIR,
                  latency: str = "window") -> Path:
     """The accepted weights for a space, K and latency mode (and Q, else the smallest Q: the live
-    model). Raises NoAcceptedRefiner, saying which K values have one, where there is none."""
+    model). Raises NoAcceptedRefiner where there is none, listing the (K, Q) that have an
+    accepted model and those trained but not accepted."""
     cards, accepted, trained = [], set(), set()
     for p in sorted(folder.glob("*.json")):
         try:
