@@ -425,7 +425,8 @@ class VideoSource:
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise SourceError(f"{self.name}: contains no frames" if self.kind == "file" else
+            raise SourceError(f"{self.name}: no frame could be decoded (empty, truncated or corrupt)"
+                              if self.kind == "file" else
                               f"{self.name}: opened but delivers no frames")
         self.size = (first.shape[1], first.shape[0])
         fps = cap.get(cv2.CAP_PROP_FPS)
