@@ -75,11 +75,13 @@ class WindowShortcuts(QObject):
 class MainWindow(QMainWindow):
     """keyframe pose's window; `settings` is where its choices are remembered."""
 
-    confirm_close = True    # ask before closing loses poses not yet exported (off: signals, scripts)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.settings = settings
+        # ask before closing loses poses not yet exported; never where no one can answer (an
+        # offscreen window: scripts, benchmarks) nor on a signal (`close_on_signals`)
+        self.confirm_close = QApplication.platformName() != "offscreen"
         self.session = Session(self)
         self.video = VideoView()
         self.view3d = PoseView3D()

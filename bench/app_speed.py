@@ -55,6 +55,7 @@ def app() -> dict:
     qt = QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+        window.confirm_close = False         # a script closes it: never wait for a question
         window.show()
         if window.realtime_action.isChecked():
             window.realtime_action.trigger()          # as fast as it can

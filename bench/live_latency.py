@@ -66,6 +66,7 @@ def measure(latency: str, frames: int) -> dict:
     qt = QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
         window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+        window.confirm_close = False         # a script closes it: never wait for a question
         window.show()
         box = window.controls.latency_box
         box.setCurrentIndex(box.findData(latency))
