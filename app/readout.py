@@ -89,13 +89,19 @@ class ReadoutPanel(QWidget):
     def show_run(self, info: RunInfo) -> None:
         self._info = info
         self._show_flops(info.flops, info.estimator, info.weights, info.q)
-        for key in ("fps", "measured", "estimator_ms", "latency", "worst_latency", "frames", "keyframes",
-                    "dropped"):
-            self._set(key, "–")
+        self._clear_measured()
 
     def show_config(self, cfg: PipelineConfig, flops: FlopsReadout, weights: str) -> None:
-        """Settings applied while nothing plays: what a run with them will cost."""
+        """Settings applied while nothing plays: what a run with them will cost (the last run's
+        measurements, made with other settings, are cleared rather than shown beside them)."""
         self._show_flops(flops, cfg.estimator_label(), weights, cfg.q)
+        self._clear_measured()
+        self._info = None
+
+    def _clear_measured(self) -> None:
+        for key in ("fps", "measured", "estimator_ms", "mode", "latency", "worst_latency", "frames",
+                    "keyframes", "dropped"):
+            self._set(key, "–")
 
     def _show_flops(self, f: FlopsReadout, estimator: str, weights: str, q: int | None) -> None:
         self._set("estimator", f"{flops_text(f.estimator_per_frame)}")

@@ -513,3 +513,17 @@ def test_at_a_laptops_size_export_stays_on_the_toolbar_and_the_readout_wraps(win
     weights = window.readout._labels["weights"]
     assert weights.wordWrap() and weights.text().count("\n") == 1    # a line per space
     assert window.minimumSizeHint().width() <= 1366
+
+
+def test_settings_changed_after_a_run_clear_its_measurements_from_the_readout(window, qtbot):
+    """The readout never shows one run's measurements beside other settings' costs."""
+    from dataclasses import replace
+    rec = Recorder(window)
+    window.open_files([CARPHONE])
+    wait_ended(qtbot, rec)
+    r = window.readout
+    assert r.value("fps") != "–" and r.value("mode").startswith("keyframe")
+    with qtbot.waitSignal(window.session.configured, timeout=30_000):
+        window.controls.changed.emit(replace(window.session.cfg, latency="zero"))
+    assert r.value("fps") == "–" and r.value("mode") == "–" and r.value("frames") == "–"
+    assert r.value("theoretical").endswith("×")                  # the new settings' cost is shown
