@@ -59,6 +59,12 @@ def test_an_existing_folder_named_like_a_number_is_a_folder_not_a_camera(tmp_pat
     assert len(pd.read_csv(tmp_path / "out" / "clip.csv")) == 25
 
 
+def test_a_missing_video_on_a_web_server_is_refused_with_the_servers_answer():
+    with FileServer(CARPHONE) as server:
+        with pytest.raises(SourceError, match=r"could not be opened: the server answered 404"):
+            VideoSource(server.url.replace("carphone.mp4", "nope.mp4")).open()
+
+
 def test_a_video_file_on_a_web_server_is_read_whole_like_a_file(tmp_path, refiners):
     with VideoSource(CARPHONE) as local:
         expected = [(f.index, f.time_s) for f in local.frames(lambda i: False)]

@@ -104,18 +104,28 @@ def probe_stream(url: str, timeout_s: float = STREAM_TIMEOUT_S,
                 sock = context.wrap_socket(sock, server_hostname=host)
             hello = _HELLO[scheme].format(path=parts.path or "/", host=host, url=url)
             sock.sendall(hello.encode())
-            while True:
+            answer = b""
+            while b"\r\n" not in answer and len(answer) < 256:     # the status line
                 if cancelled():
                     raise SourceError(f"connecting to {url} cancelled")
                 sock.settimeout(min(0.1, max(deadline - time.monotonic(), 0.01)))
                 try:
-                    if sock.recv(1):
-                        return None
-                    return f"{where} closed the connection without answering"
+                    got = sock.recv(256 - len(answer))
                 except (socket.timeout, TimeoutError):
                     if time.monotonic() >= deadline:
-                        return (f"no answer from {where} after {timeout_s:g} s (it accepted the "
-                                f"connection but sent nothing)")
+                        return None if answer else (f"no answer from {where} after {timeout_s:g} s (it "
+                                                    f"accepted the connection but sent nothing)")
+                    continue
+                if not got:
+                    break
+                answer += got
+            if not answer:
+                return f"{where} closed the connection without answering"
+            status = answer.split(b"\r\n")[0].split(None, 2)        # HTTP/1.0 404 Not Found
+            if len(status) >= 2 and status[0][:5] in (b"HTTP/", b"RTSP/") and status[1].isdigit() \
+                    and int(status[1]) >= 400:
+                return f"the server answered {b' '.join(status[1:]).decode('latin-1').strip()}"
+            return None
         except OSError as e:
             return f"{where}: {e.strerror or e}"
 
