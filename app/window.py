@@ -75,7 +75,6 @@ class WindowShortcuts(QObject):
 class MainWindow(QMainWindow):
     """keyframe pose's window; `settings` is where its choices are remembered."""
 
-
     def __init__(self, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.settings = settings
