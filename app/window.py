@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
         if pending is not None and info is not None:
             return (f"{info.name} is still running: its export to {pending.name} is written when the "
                     "run ends, and closing now stops the run without writing it.")
-        if self.offer_button.isVisible():
+        if not self.offer_button.isHidden():       # offered, whether or not the window is on screen
             return "The poses kept from the run that stopped early are not exported yet."
         return None
 

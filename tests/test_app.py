@@ -287,6 +287,7 @@ def test_stream_lost_mid_run_keeps_the_poses_and_offers_export(window, qtbot, tm
     assert "stream lost" in window.statusBar().currentMessage()
     assert f"the poses of the {kept} frames read are kept" in window.statusBar().currentMessage()
     assert not window.offer_button.isHidden()
+    assert "not exported yet" in window.unsaved()                   # closing now would ask
     (tmp_path / "a_file").write_text("")
     with qtbot.waitSignal(window.session.export_finished, timeout=30_000) as failed:
         window.export_csv(tmp_path / "a_file" / "lost.csv")        # unwritable: a message, no file
@@ -298,7 +299,7 @@ def test_stream_lost_mid_run_keeps_the_poses_and_offers_export(window, qtbot, tm
     df = pd.read_csv(csv)
     assert len(df) == kept and (df.frame == np.arange(kept)).all()
     assert json.loads(csv.with_suffix(".json").read_text())["app"]["ended"].endswith("lost after 120 frames")
-    assert window.offer_button.isHidden()
+    assert window.offer_button.isHidden() and window.unsaved() is None
 
 
 def test_a_live_source_at_zero_latency_shows_each_frame_with_its_own_pose(window, qtbot):

@@ -519,7 +519,7 @@ def view_benchmark(scene: Scene, view: int, k: int, methods: dict[str, Spaces] |
     for mode in MODES:
         d = scene.detections(mode)[view]
         poses[f"dense {mode}"] = (d.image[:, B12].astype(np.float64),
-                                    centre(d.world[:, B12].astype(np.float64)))
+                                  centre(d.world[:, B12].astype(np.float64)))
     ok = ref.valid & (np.arange(n) >= start)
     box = np.max(ref.image.max(1) - ref.image.min(1), axis=-1)[ok]
     gt3 = camera_axes(ref.world, scene.cameras[view])[ok]
