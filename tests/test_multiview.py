@@ -187,6 +187,8 @@ def test_measured_noise_figures(scene):
     assert 1.5 < p["3D level"] / p["2D level"]           # world landmarks err more
     assert p["3D depth factor"] > 1.8 and p["3D aligned depth factor"] < p["3D depth factor"]
     assert 5 < p["3D rotation, constant (deg)"] < 20
+    pooled = nf.visibility_relation(meas)[-1]             # visibility barely ranks the errors
+    assert pooled["n"] == 4 * scene.n_frames * 12 and abs(pooled["rho"]) < 0.4 and pooled["caught"] < 0.3
     models = nf.noise_models(meas, p)
     for m in models.values():
         assert m.jitter[0] <= m.jitter[1] and m.drift[0] <= m.drift[1] and m.jitter[0] > 0
