@@ -2,8 +2,8 @@
 
 The rows go through `pipeline.io.export.CsvWriter` (a temporary file renamed into place at the end,
 with the JSON sidecar), so a failed (full disk) or interrupted export leaves the previous files, or
-none: never half a CSV, never a sidecar without its CSV. Closing the window lets an export that
-is writing finish.
+none: never half a CSV, never a sidecar without its CSV. Exports run one at a time (`Session`
+queues them); closing the window finishes the one writing and those waiting.
 """
 from __future__ import annotations
 

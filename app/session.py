@@ -21,12 +21,15 @@ import faulthandler
 import gc
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from pipeline.config import PipelineConfig
+from pipeline.io.sources import VideoSource
+from pipeline.process import output_stem
 
 from .channel import (Configured, Connecting, DisplayQueue, FrameItem, FramesPassed, Notice, OpenFailed,
                       PlaylistChanged, RunEnded, RunInfo, RunStarted, Snapshot)
@@ -36,8 +39,19 @@ from .worker import PipelineWorker, Spec
 IDLE, RUNNING, PAUSED, CONNECTING = "idle", "running", "paused", "connecting"
 
 
+def csv_name(spec: Spec, taken: set[str]) -> str:
+    """`<video's stem>.csv`, or `<stem>-2.csv`, `-3`, ... where the name is taken (ignoring case)."""
+    stem, folded = output_stem(VideoSource(spec)), {t.casefold() for t in taken}
+    name, n = f"{stem}.csv", 1
+    while name.casefold() in folded:
+        n += 1
+        name = f"{stem}-{n}.csv"
+    return name
+
+
 class Session(QObject):
-    """Owns the worker thread, the display queue and the last finished run; see the module doc."""
+    """Owns the worker thread, the display queue, the batch's finished runs and the exports; see the
+    module doc."""
     run_started = Signal(object)          # RunInfo
     frame_shown = Signal(object)          # FrameItem, in display order
     frames_passed = Signal(tuple)         # FrameItems processed, not shown (no image), in order
@@ -73,6 +87,12 @@ class Session(QObject):
         self._fallback_note: str | None = None     # why the fallback video plays instead
         self._pending_export: Path | None = None
         self._export: ExportJob | None = None
+        self._exports: deque[tuple[RunEnded, Path]] = deque()   # waiting for the one writing
+        self._outcomes: list[str | None] = []     # exports done since the queue was last empty: error or None
+        self.batch: dict[Spec, RunEnded] = {}     # finished runs of the sources opened together
+        self.queued: tuple[str, ...] = ()         # names of the sources still to play
+        self._batch_folder: Path | None = None    # export_all: where the batch's runs are written
+        self._batch_paths: dict[Spec, Path] = {}
         self._closed = False
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -88,9 +108,11 @@ class Session(QObject):
         self.worker.configure(cfg)
 
     def open(self, specs: list[Spec]) -> None:
-        """Play these now (the first at once, the others queued), ending what plays."""
+        """Play these now (the first at once, the others queued), ending what plays: a new
+        batch (`export_all` no longer follows the previous one)."""
         if specs:
             self._set_paused(False)
+            self.batch, self._batch_folder, self._batch_paths = {}, None, {}
             self.worker.open(specs, replace=True)
 
     def enqueue(self, specs: list[Spec]) -> None:
@@ -147,10 +169,7 @@ class Session(QObject):
     def export(self, path: str | Path) -> None:
         """Write the current video's poses to `path`; during a run, once the run is over."""
         path = Path(path)
-        if self._export is not None:
-            self.message.emit(f"an export is already running ({self._export.path.name}); "
-                              "try again when it is done", True)
-        elif self.state != IDLE and self.info is not None:
+        if self._running:
             replaced, self._pending_export = self._pending_export, path
             when = "when you stop it" if self.info.live else "when it ends"
             instead = f", instead of {replaced.name}" if replaced is not None and replaced != path else ""
@@ -159,12 +178,57 @@ class Session(QObject):
         elif self.last_result is None:
             self.message.emit("nothing to export yet: play a video first", True)
         else:
-            self._start_export(self.last_result, path)
+            self._queue_export(self.last_result, path)
+
+    def export_all(self, folder: str | Path) -> None:
+        """Write every finished run of the batch (the sources opened together: a dropped folder,
+        several files) to `folder` as `<video>.csv` (+ .json), and each run of the batch that ends
+        from now on as it ends (a re-run replaces its file)."""
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            self.message.emit(f"cannot export to {folder}: it is a file, not a folder", True)
+            return
+        running = self._running
+        if not self.batch and not running:
+            self.message.emit("nothing to export yet: play a video first", True)
+            return
+        if folder != self._batch_folder:
+            self._batch_folder, self._batch_paths = folder, {}
+        for result in self.batch.values():
+            self._queue_export(result, self._batch_path(result.info.spec))
+        later = 1 + len(self.queued) if running else len(self.queued)
+        self.message.emit(f"exporting {len(self.batch)} finished video(s) to {folder}"
+                          + (f"; the {later} still playing or queued are written there as each ends"
+                             if later else ""), False)
+
+    def planned_paths(self, folder: str | Path) -> list[Path]:
+        """The CSVs `export_all(folder)` would write now (for the caller to check what exists)."""
+        taken: set[str] = set()
+        for spec in self.batch:
+            taken.add(csv_name(spec, taken))
+        return [Path(folder) / name for name in sorted(taken)]
+
+    def _batch_path(self, spec: Spec) -> Path:
+        """Where `export_all` writes `spec`'s run: the same file for a re-run."""
+        if spec not in self._batch_paths:
+            self._batch_paths[spec] = self._batch_folder / csv_name(
+                spec, {p.name for p in self._batch_paths.values()})
+        return self._batch_paths[spec]
+
+    @property
+    def batch_following(self) -> str | None:
+        """The folder `export_all` writes runs still to end into, while one plays (else None)."""
+        following = self._batch_folder is not None and (self._running or self.queued)
+        return str(self._batch_folder) if following else None
+
+    @property
+    def _running(self) -> bool:
+        return self.state != IDLE and self.info is not None
 
     def shutdown(self, wait_s: float = 20.0) -> None:
         """Stop the worker, let an export that is writing finish, and wait for their threads, at
         most `wait_s` each: a thread stuck in a library never hangs the closing window (its stack
-        is printed); idempotent."""
+        is printed); then write the exports still waiting; idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -178,13 +242,18 @@ class Session(QObject):
                 print(f"warning: {name} did not stop within {wait_s:g} s; the threads' stacks:",
                       file=sys.stderr)
                 faulthandler.dump_traceback(sys.stderr)
+        while self._exports:               # and those waiting for it, here (no event loop now)
+            job = ExportJob(*self._exports.popleft())
+            job.failed.connect(lambda text: print(f"warning: export failed: {text}", file=sys.stderr),
+                               Qt.ConnectionType.DirectConnection)
+            job.run()
         self._gc.timer.stop()
         gc.enable()
         gc.collect()
 
     @property
     def exporting(self) -> bool:
-        return self._export is not None
+        return self._export is not None or bool(self._exports)
 
     @property
     def pending_export(self) -> Path | None:
@@ -272,12 +341,15 @@ class Session(QObject):
             self.cfg = event.cfg
             self.configured.emit(event.cfg, event.description, event.flops)
         elif isinstance(event, PlaylistChanged):
+            self.queued = event.names
             self.playlist_changed.emit(event.names)
         elif isinstance(event, Notice):
             self.message.emit(event.text, event.error)
 
     def _run_ended(self, result: RunEnded) -> None:
         self.last_result = result
+        if len(result.track):
+            self.batch[result.info.spec] = result
         if not result.info.live:
             self.browsable = len(result.track)
             self._set_position(self.position)
@@ -297,7 +369,9 @@ class Session(QObject):
                               f"person), {s.fps:.0f} fps, measured speed-up {s.measured_speedup:.2f}x", False)
         if self._pending_export is not None:
             path, self._pending_export = self._pending_export, None
-            self._start_export(result, path)
+            self._queue_export(result, path)
+        if self._batch_folder is not None and len(result.track):
+            self._queue_export(result, self._batch_path(result.info.spec))
 
     def _open_failed(self, event: OpenFailed) -> None:
         if event.cancelled:
@@ -329,10 +403,17 @@ class Session(QObject):
             self.state_changed.emit(state)
 
     # -- export ----------------------------------------------------------------------------------
-    def _start_export(self, result: RunEnded, path: Path) -> None:
+    def _queue_export(self, result: RunEnded, path: Path) -> None:
+        """Write `result` to `path` after the exports before it (one at a time)."""
         if len(result.track) == 0:
             self.message.emit(f"{result.info.name}: no frames were read, nothing to export", True)
             return
+        self._exports.append((result, path))
+        if self._export is None:
+            self._start_export()
+
+    def _start_export(self) -> None:
+        result, path = self._exports.popleft()
         job = self._export = ExportJob(result, path, self)
         job.progress.connect(self.export_progress)
         job.succeeded.connect(self._export_succeeded)
@@ -349,15 +430,32 @@ class Session(QObject):
         cut = (f" (the run stopped after {n} of {info.frame_count} frames)"
                if (job.result.stopped or job.result.error) and info.frame_count and n < info.frame_count else "")
         self.message.emit(f"exported {n} frames to {path} (+ .json){cut}", False)
+        self._outcomes.append(None)
         self.export_finished.emit(path, True)
+        self._next_export()
 
     def _export_failed(self, text: str) -> None:
         self._export_done()
         self.message.emit(f"export failed: {text}", True)
+        self._outcomes.append(text)
         self.export_finished.emit(text, False)
+        self._next_export()
 
     def _export_done(self) -> ExportJob:
         job, self._export = self._export, None
         job.wait()
         return job
+
+    def _next_export(self) -> None:
+        """Start the next waiting export; when none is left after several, say which failed (the
+        status bar has moved on from their messages)."""
+        if self._export is not None or self._closed:
+            return
+        if self._exports:
+            self._start_export()
+            return
+        failed = [t for t in self._outcomes if t is not None]
+        if failed and len(self._outcomes) > 1:
+            self.message.emit(f"{len(failed)} of {len(self._outcomes)} exports failed: " + "; ".join(failed), True)
+        self._outcomes = []
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl
 from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon,
                            QKeyEvent, QKeySequence, QPalette)
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QStyle,
-                               QToolBar, QVBoxLayout, QWidget)
+                               QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QSpinBox,
+                               QStyle, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from pipeline.config import LATENCY_CHOICES, PipelineConfig
 from pipeline.paths import ASSETS_DIR
@@ -147,6 +147,10 @@ class MainWindow(QMainWindow):
         self.realtime_action.setCheckable(True)
         self.export_action = self._action("Export CSV…", self._export_dialog, SP.SP_DialogSaveButton,
                                           "Ctrl+E", "Export the current video's refined poses to CSV")
+        self.export_all_action = self._action(
+            "Export all to a folder…", self._export_all_dialog, SP.SP_DirOpenIcon, "Ctrl+Shift+E",
+            "Export every video opened together (several files, a dropped folder) to a folder, "
+            "one CSV each; those still playing or queued as each ends")
         self.prev_action = self._action("Previous frame", lambda: self.session.step(-1),
                                         shortcut="Left", tip="Previous frame (a file's run pauses)")
         self.next_action = self._action("Next frame", lambda: self.session.step(1),
@@ -171,7 +175,7 @@ class MainWindow(QMainWindow):
             self.overlay_box.addItem(text, key)
         self.overlay_box.setToolTip("What is drawn over the video")
 
-        def toolbar(title: str, *items: QAction | QWidget | None) -> None:
+        def toolbar(title: str, *items: QAction | QWidget | None) -> QToolBar:
             bar = QToolBar(title)
             bar.setObjectName(title.lower() + "_toolbar")
             bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -183,11 +187,16 @@ class MainWindow(QMainWindow):
                 else:
                     bar.addWidget(it)
             self.addToolBar(bar)
+            return bar
 
         # Export sits with the file actions, first: on a narrow screen the last toolbar's end is
         # what goes behind the overflow button
-        toolbar("Source", self.open_action, self.camera_action, self.camera_box, self.url_action,
-                None, self.export_action)
+        source = toolbar("Source", self.open_action, self.camera_action, self.camera_box, self.url_action,
+                         None, self.export_action)
+        export = source.widgetForAction(self.export_action)       # its arrow offers "all"
+        export.setMenu(QMenu(export))
+        export.menu().addActions([self.export_action, self.export_all_action])
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         toolbar("Playback", self.play_action, self.restart_action, self.stop_action,
                 self.realtime_action, self.overlay_box)
         toolbar("Pipeline", self.controls)
@@ -196,7 +205,7 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         file.addActions([self.open_action, self.camera_action, self.url_action])
         file.addSeparator()
-        file.addAction(self.export_action)
+        file.addActions([self.export_action, self.export_all_action])
         file.addSeparator()
         file.addAction(self.quit_action)
         playback = self.menuBar().addMenu("&Playback")
@@ -294,6 +303,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue("export/folder", str(Path(path).parent))
         self.session.export(path)
 
+    def export_all(self, folder: str | Path) -> None:
+        self.settings.setValue("export/folder", str(folder))
+        self.session.export_all(folder)
+
     def show_message(self, text: str, error: bool = False) -> None:
         self.statusBar().setStyleSheet("QStatusBar { color: #ff8a80; }" if error else "")
         self.statusBar().showMessage(("⚠ " if error else "") + text)
@@ -324,6 +337,22 @@ class MainWindow(QMainWindow):
                                               "CSV (*.csv)")
         if path:
             self.export_csv(path)
+
+    def _export_all_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export every video to a folder",
+                                                  self.settings.value("export/folder", str(Path.home()), type=str))
+        if not folder:
+            return
+        existing = [p.name for p in self.session.planned_paths(folder) if p.exists()]
+        if existing:
+            listed = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+            answer = QMessageBox.question(
+                self, "Replace files?", f"{folder} already holds {listed}.\n\nReplace them?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export_all(folder)
 
     def _play_pause(self) -> None:
         if self.session.state == CONNECTING:
@@ -478,6 +507,9 @@ class MainWindow(QMainWindow):
         if pending is not None and info is not None:
             return (f"{info.name} is still running: its export to {pending.name} is written when the "
                     "run ends, and closing now stops the run without writing it.")
+        if (folder := self.session.batch_following) is not None:
+            return (f"The video(s) still playing or queued are to be exported to {folder} as each ends; "
+                    "closing now stops them without writing them.")
         if not self.offer_button.isHidden():       # offered, whether or not the window is on screen
             return "The poses kept from the run that stopped early are not exported yet."
         return None

@@ -255,6 +255,53 @@ def test_dropping_several_files_queues_them(window, qtbot, clips):
     assert [f.pose.index for f in rec.items] == list(range(40)) * 2
 
 
+def test_export_all_writes_every_video_of_the_batch_and_follows_those_still_to_play(window, qtbot, tmp_path, clips):
+    """A batch (files opened together) is exported to a folder, one CSV each, also the runs that
+    end after the request; two videos with the same stem get distinct names; a new batch starts
+    afresh."""
+    import json
+    import shutil
+    rec = Recorder(window)
+    s = window.session
+    twin = tmp_path / "elsewhere" / "first.mp4"          # same stem as clips[0]
+    twin.parent.mkdir()
+    shutil.copy(clips[1], twin)
+    with qtbot.waitSignal(s.run_started, timeout=30_000):
+        window.open_files([clips[0], twin, clips[1]])
+    out = tmp_path / "out"
+    window.export_all(out)                              # nothing finished yet: it follows the batch
+    assert "the 3 still playing or queued are written there as each ends" in window.statusBar().currentMessage()
+    assert str(out) in window.unsaved()                 # closing now would ask
+    wait_ended(qtbot, rec, 3)
+    qtbot.waitUntil(lambda: not s.exporting and len(list(out.glob("*.csv"))) == 3, timeout=60_000)
+    assert window.unsaved() is None
+    videos = {}
+    for csv in sorted(out.glob("*.csv")):
+        assert len(pd.read_csv(csv)) == 40
+        videos[csv.name] = Path(json.loads(csv.with_suffix(".json").read_text())["video"])
+    assert videos == {"first.csv": clips[0].resolve(), "first-2.csv": twin.resolve(),
+                      "last.csv": clips[1].resolve()}
+    # all finished: a second folder gets the three at once, names as planned
+    again = tmp_path / "again"
+    assert [p.name for p in s.planned_paths(again)] == ["first-2.csv", "first.csv", "last.csv"]
+    window.export_all(again)
+    assert "exporting 3 finished video(s)" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not s.exporting and len(list(again.glob("*.csv"))) == 3, timeout=60_000)
+    # a file where the folder should be: a message, nothing written
+    (tmp_path / "a_file").write_text("")
+    window.export_all(tmp_path / "a_file")
+    assert "it is a file, not a folder" in window.statusBar().currentMessage()
+    # a new batch forgets the old one; closing while one export writes and one waits writes both
+    with qtbot.waitSignal(s.run_started, timeout=30_000):
+        window.open_files([clips[1], clips[0]])
+    wait_ended(qtbot, rec, 5)
+    last = tmp_path / "last"
+    assert [p.name for p in s.planned_paths(last)] == ["first.csv", "last.csv"]
+    window.export_all(last)
+    window.close()
+    assert sorted(p.name for p in last.iterdir()) == ["first.csv", "first.json", "last.csv", "last.json"]
+
+
 def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_path, clips):
     rec = Recorder(window)
     status = window.statusBar().currentMessage
