@@ -411,6 +411,8 @@ class Session(QObject):
         self._exports.append((result, path))
         if self._export is None:
             self._start_export()
+        else:
+            self.message.emit(f"export of {path.name} waits for {self._export.path.name} to be written", False)
 
     def _start_export(self) -> None:
         result, path = self._exports.popleft()

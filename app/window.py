@@ -415,7 +415,8 @@ class MainWindow(QMainWindow):
 
     def _playlist_changed(self, names: tuple[str, ...]) -> None:
         self.queue_label.setText(f"queued: {len(names)}" if names else "")
-        self.queue_label.setToolTip("\n".join(names))
+        self.queue_label.setToolTip("\n".join(names) + "\n\nExport all to a folder… (Ctrl+Shift+E) writes each "
+                                    "video of this batch as it ends" if names else "")
 
     def _configured(self, cfg: PipelineConfig, description: str, flops: object) -> None:
         self.controls.show_config(cfg, description)
