@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import LATENCY_CHOICES, PipelineConfig, load_refiners, refiner_notes
-from .io.export import ExportError, check_writable
+from .io.export import ExportError, check_writable, earlier_run_note
 from .refiner.runtime import WeightsError
 from .io.sources import (STREAM_TIMEOUT_S, SourceError, VideoSource, is_stream_url, list_videos,
                          parse_source, subfolders)
@@ -96,7 +96,11 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, `timeout`, `docker stop`), handled exactly like Ctrl-C."""
 
 
+_received_sigterm = threading.Event()     # signals are the process's: so is this
+
+
 def _terminate(signum, frame):
+    _received_sigterm.set()                # a library may re-raise it as a plain KeyboardInterrupt (Ray)
     raise Terminated
 
 
@@ -107,6 +111,7 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received_sigterm.clear()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
@@ -116,7 +121,8 @@ def sigterm_as_interrupt():
 
 def interrupted(e: KeyboardInterrupt, what: str) -> int:
     """One line for Ctrl-C or SIGTERM; the exit status (130 or 143, as the shell reports them)."""
-    word, status = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+    term = isinstance(e, Terminated) or _received_sigterm.is_set()
+    word, status = ("terminated", 143) if term else ("interrupted", 130)
     print(f"\n{word}: {what}", file=sys.stderr)
     return status
 
@@ -169,10 +175,13 @@ def _process(args: argparse.Namespace) -> int:
         else:
             videos, outs, names = [spec], [args.out], [None]
         cfg = cfg.for_source(live=VideoSource(spec).live)
-        check_writable(args.out)
         from .estimators import check_estimator
         check_estimator(cfg.estimator, **cfg.estimator_options())   # a missing file: its line alone
+        check_writable(args.out)
         refiners = load_refiners(cfg)
+        if cfg.stride is not None and cfg.stride > refiners[0].q and all(r is None or r.is_linear for r in refiners):
+            raise ValueError(f"--stride {cfg.stride}: no refiner runs with these settings (every "
+                             "space is interpolated linearly), so there are no windows to overlap")
         if cfg.stride is not None and cfg.stride > refiners[0].q:
             raise ValueError(f"--stride must be from 1 to Q={refiners[0].q} (keyframe intervals per "
                              f"refiner window), got {cfg.stride}")
@@ -203,9 +212,8 @@ def _process_all(args, cfg, videos, outs, names, refiners, estimator) -> int:
         except VIDEO_ERRORS as e:
             print(f"error: {failure_message(label, e)}", file=sys.stderr)
             stem = name or (video.stem if isinstance(video, Path) else None)
-            earlier = Path(out) / f"{stem}.csv" if stem else None
-            if earlier is not None and earlier.is_file():   # an earlier run's, left as it was
-                print(f"note: {earlier} is from an earlier run, not this one (kept unchanged)", file=sys.stderr)
+            if stem and (note := earlier_run_note(Path(out) / f"{stem}.csv")) is not None:
+                print(f"note: {note}", file=sys.stderr)
             failed.append(video)
             continue
         except KeyboardInterrupt as e:
@@ -248,8 +256,7 @@ def _process_on_ray(args, cfg, videos, outs, names, refiners) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        return interrupted(e, "the running videos were cancelled; no partial CSV is left "
-                              "(finished ones are kept)")
+        return interrupted(e, "no partial CSV is left (videos finished before are kept)")
     return _report(args, videos, [s.csv for s in written], [v for v, _ in failed])
 
 

@@ -21,7 +21,9 @@ One Ray task per video runs the sequential command's own per-video function
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -140,23 +142,52 @@ def connect(address: str | None, workers: int | None) -> bool:
     """Start a local Ray (address None: `workers` CPUs, default every core) or join the cluster at
     `address` (`auto`, `ray://host:10001`). False when Ray was already initialised (left as is)."""
     import logging
+    import warnings
     ray = _ray()
     if ray.is_initialized():
         return False
+    if address not in (None, "auto"):
+        check_reachable(address)
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=True)
+    term = signal.getsignal(signal.SIGTERM)     # ray.init installs its own: the caller's stays
     try:
-        if address is None:
-            ray.init(num_cpus=workers or os.cpu_count(), **quiet)
-        else:
-            # the nodes run the same environment (requirements); this package travels with the job
-            ray.init(address=address, runtime_env={"py_modules": [str(Path(__file__).parent)]},
-                     **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+        with warnings.catch_warnings():         # the failure is said once, below
+            warnings.simplefilter("ignore")
+            if address is None:
+                ray.init(num_cpus=workers or os.cpu_count(), **quiet)
+            else:
+                # the nodes run the same environment (requirements); this package travels with the job
+                ray.init(address=address, runtime_env={"py_modules": [str(Path(__file__).parent)]},
+                         **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+    except KeyboardInterrupt:       # Ctrl-C while Ray starts: leave no Ray process behind
+        ray.shutdown()
+        raise
     except Exception as e:          # Ray raises plain Exception on a start-up timeout
-        where = "a local Ray" if address is None else f"the Ray cluster at {address}"
+        if address == "auto":
+            raise ClusterError("--ray auto: no running Ray cluster found on this machine (start one "
+                               "with `ray start --head`, or use --ray local)") from e
+        where = "start a local Ray" if address is None else f"join the Ray cluster at {address}"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ClusterError(f"cannot start {where}: {first}") from e
+        raise ClusterError(f"cannot {where}: {first}") from e
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, term)
     return True
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ClusterError unless something accepts a connection at `address` ([ray://]HOST:PORT):
+    Ray itself retries an address where nothing listens for minutes."""
+    import socket
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as e:
+        why = "no answer" if isinstance(e, TimeoutError) else getattr(e, "strerror", None) or str(e)
+        raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there ({why}); "
+                           "is its head running (`ray start --head`)? Without an address, "
+                           "--ray local starts a Ray on this machine") from None
 
 
 def _write_token(path: Path, token: str) -> None:
@@ -234,7 +265,7 @@ def process_videos(videos: list[Path], names: list[str], out_dir: Path, cfg: Pip
                 for ref in done:
                     job = running.pop(ref)
                     outcomes[job.index] = outcome = _outcome(ray, ref, job)
-                    _show(outcome, progress)
+                    _show(outcome, job)
                 state = ray.get(tracker.get.remote())
                 _refresh(bar, state, outcomes, len(jobs))
                 if on_progress is not None:
@@ -262,13 +293,17 @@ def _outcome(ray, ref, job: Job) -> Outcome:
                                         f"({type(e).__name__}: {first})")
 
 
-def _show(outcome: Outcome, progress: bool) -> None:
+def _show(outcome: Outcome, job: Job) -> None:
     from tqdm import tqdm
+
+    from .io.export import earlier_run_note
     if outcome.summary is not None:
         tqdm.write("\n".join(outcome.summary.lines()), file=sys.stdout)
         sys.stdout.flush()
     else:
         tqdm.write(f"error: {outcome.error}", file=sys.stderr)
+        if (note := earlier_run_note(Path(job.out) / f"{job.name}.csv")) is not None:
+            tqdm.write(f"note: {note}", file=sys.stderr)
 
 
 def _refresh(bar, state: dict, outcomes: dict, n: int) -> None:

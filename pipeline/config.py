@@ -82,7 +82,10 @@ class PipelineConfig:
         return replace(self, latency=file_latency(self.k, refined))
 
     def to_dict(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        """For the sidecar; `world` as run (off for an estimator without world joints)."""
+        out = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        out["world"] = self.world and ESTIMATORS[self.estimator].has_world
+        return out
 
 
 def load_refiners(cfg: PipelineConfig) -> tuple[Refiner, Refiner | None]:

@@ -64,17 +64,23 @@ def partials(folder):
 
 def test_ray_writes_what_the_sequential_command_writes(local_ray, folder, tmp_path, capsys):
     seq, dist = tmp_path / "seq", tmp_path / "ray"
+    for d in (seq, dist):                                 # an earlier run's CSV of the corrupt video
+        d.mkdir()
+        (d / "broken.csv").write_text("frame\n0\n")
     assert cli.main([str(folder), "--out", str(seq), "--quiet"]) == 1
     sequential_err = capsys.readouterr().err
     assert cli.main([str(folder), "--out", str(dist), "--quiet", "--ray", "--workers", "2"]) == 1
     out, err = capsys.readouterr()
-    # the corrupt video: reported with the sequential command's own line, and skipped
-    line = next(x for x in err.splitlines() if x.startswith("error: broken.mp4"))
-    assert line in sequential_err
+    # the corrupt video: reported with the sequential command's own lines, and skipped
+    for start in ("error: broken.mp4", "note: "):
+        line = next(x for x in err.splitlines() if x.startswith(start))
+        assert line.replace(str(dist), str(seq)) in sequential_err
+    assert "broken.csv is from an earlier run" in err
     assert "1 of 4 videos failed: broken.mp4" in err
     assert "written to" in out and "demo.csv" in out
     assert sorted(p.name for p in dist.iterdir()) == sorted(p.name for p in seq.iterdir()) == [
-        "cam01.csv", "cam01.json", "carphone.csv", "carphone.json", "demo.csv", "demo.json"]
+        "broken.csv", "cam01.csv", "cam01.json", "carphone.csv", "carphone.json", "demo.csv", "demo.json"]
+    assert (dist / "broken.csv").read_text() == "frame\n0\n"
     for name in ("demo", "cam01", "carphone"):
         a = pd.read_csv(seq / f"{name}.csv", dtype=str, keep_default_na=False)
         b = pd.read_csv(dist / f"{name}.csv", dtype=str, keep_default_na=False)
@@ -190,9 +196,12 @@ def test_ctrl_c_cancels_and_leaves_no_partial_csv(local_ray, refiners, tmp_path)
         assert csv.with_suffix(".json").exists() and len(pd.read_csv(csv)) == 200
 
 
-def test_ctrl_c_in_the_terminal_ends_a_ray_run_with_130_and_no_partial_file(tmp_path):
-    """The command as a user runs it (its own local Ray), interrupted by a real SIGINT while the
-    workers write: exit status 130, finished videos kept, nothing partial left."""
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"),
+                                               (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_kill_ends_a_ray_run_with_its_status_and_no_partial_file(tmp_path, sig, status, word):
+    """The command as a user runs it (its own local Ray), interrupted by a real SIGINT (Ctrl-C) or
+    SIGTERM (kill; Ray installs its own handler, which must not stay) while the workers write:
+    exit status 130 / 143 with its one line, finished videos kept, nothing partial left."""
     import subprocess
     import sys
     import time
@@ -214,10 +223,10 @@ def test_ctrl_c_in_the_terminal_ends_a_ray_run_with_130_and_no_partial_file(tmp_
     while not (out.exists() and any(p.name.endswith(".partial") for p in out.iterdir())):
         assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-3000:]
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=90)
-    assert proc.returncode == 130, err[-3000:]
-    assert "Traceback" not in err and "no partial CSV is left" in err
+    assert proc.returncode == status, err[-3000:]
+    assert "Traceback" not in err and f"{word}: no partial CSV is left" in err
     assert partials(out) == []
     for csv in out.glob("*.csv"):                              # one that finished meanwhile is whole
         assert len(pd.read_csv(csv)) == 600 and csv.with_suffix(".json").exists()
@@ -229,6 +238,17 @@ def test_a_folder_the_cluster_cannot_see_is_refused(local_ray, refiners, folder,
     with pytest.raises(cluster.ClusterError, match="is not shared with the cluster"):
         cluster.process_videos([folder / "demo.mp4"], ["demo"], tmp_path, CFG, refiners, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once():
+    import socket
+    with socket.socket() as s:                            # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(cluster.ClusterError, match=f"cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers"):
+        cluster.check_reachable(f"127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(cluster.ClusterError, match="nothing answers"):
+        cluster.check_reachable(f"ray://127.0.0.1:{port}", timeout_s=2)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -92,6 +92,7 @@ def test_headless_mmpose_loads_the_checkpoint_and_writes_a_coco_row_for_every_fr
     meta = json.loads((out / "cam01.json").read_text())
     assert meta["joints"] == list(COCO17.joints)
     assert meta["estimator"]["name"] == "mmpose" and meta["estimator"]["pose_config"] == str(config)
+    assert meta["config"]["world"] is False and "mmpose" in meta["versions"] and "mmengine" in meta["versions"]
     per_call = flops + PersonDetector.flops()                        # the model and its person boxes
     assert meta["flops_per_frame"]["estimator"] == pytest.approx(per_call / 10)
     assert f"estimator {per_call / 1e9:.4f} GFLOPs per keyframe" in text.out
@@ -110,7 +111,7 @@ def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpo
         (["--pose-config", str(config)], "needs a checkpoint (--pose-checkpoint)"),
         (["--pose-checkpoint", str(ckpt)], "needs a config"),
         (["--pose-config", "rtmpose-s_8xb256-420e_coco-256x192", "--pose-checkpoint", str(ckpt)],
-         "does not fit rtmpose-s_8xb256-420e_coco-256x192.py"),
+         "does not fit rtmpose-s_8xb256-420e_coco-256x192.py: 36 of its weights are missing"),
     ]
     for extra, message in cases:
         assert process_main(base + extra) == 2
@@ -118,6 +119,13 @@ def test_missing_or_unfit_config_and_checkpoint_are_one_message_and_exit_2(rtmpo
         err = said.err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
         assert "note:" not in said.out                # nothing said about refiners before it
+    import torch
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    key = next(k for k in state["state_dict"] if k.endswith(".weight"))
+    state["state_dict"][key] = torch.zeros(1)                  # every weight there, one of a wrong shape
+    torch.save(state, tmp_path / "reshaped.pth")
+    assert process_main(base + ["--pose-config", str(config), "--pose-checkpoint", str(tmp_path / "reshaped.pth")]) == 2
+    assert f"size mismatch for {key}" in capsys.readouterr().err
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     assert process_main(base + ["--pose-config", str(config), "--pose-checkpoint", str(tmp_path / "junk.pth")]) == 2
     assert "not a readable PyTorch checkpoint" in capsys.readouterr().err

@@ -144,7 +144,9 @@ def build_model(spec: str | Path, checkpoint: str | Path | None = None):
         try:
             model.load_state_dict(state, strict=True)
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+            first = next((ln for ln in lines[1:] if "mismatch" in ln or "key" in ln.lower()),
+                         lines[0] if lines else type(e).__name__).rstrip(".")
             missing = [k for k in model.state_dict() if k not in state]
             raise ValueError(f"pose checkpoint {path}: does not fit {Path(str(spec)).name}: "
                              + (f"{len(missing)} of its weights are missing (e.g. {missing[0]})"

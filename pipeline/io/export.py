@@ -186,14 +186,23 @@ class CsvWriter:
             self.commit()
 
 
-def versions() -> dict:
-    """Versions of the libraries, from their installed metadata (importing none: torch is not
-    loaded at run time)."""
+def earlier_run_note(csv: Path) -> str | None:
+    """After a video failed: a note where its output name holds an earlier run's CSV (left as it
+    was), else None."""
+    return f"{csv} is from an earlier run, not this one (kept unchanged)" if csv.is_file() else None
+
+
+MMPOSE_PACKAGES = ("mmpose", "mmdet", "mmengine", "mmcv-lite", "mmcv")
+
+
+def versions(extra: tuple[str, ...] = ()) -> dict:
+    """Versions of the libraries (and of the `extra` distributions installed), from their installed
+    metadata (importing none: torch is not loaded at run time)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import cv2
     out = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__}
-    for name in ("torch", "onnxruntime", "mediapipe"):
+    for name in ("torch", "onnxruntime", "mediapipe") + tuple(extra):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -203,4 +212,6 @@ def versions() -> dict:
 
 def sidecar_text(meta: dict) -> str:
     """The JSON sidecar of a CSV: the run's metadata and the versions of the libraries."""
-    return json.dumps({**meta, "versions": versions()}, indent=2, default=str) + "\n"
+    mmpose = isinstance(meta.get("config"), dict) and meta["config"].get("estimator") == "mmpose"
+    return json.dumps({**meta, "versions": versions(MMPOSE_PACKAGES if mmpose else ())},
+                      indent=2, default=str) + "\n"
