@@ -93,13 +93,15 @@ class RunStarted:
 @dataclass(frozen=True)
 class RunEnded:
     """A run is over; `track` holds the pose of every frame read. `error`: why it ended early
-    (lost camera, truncated file); `stopped`: the user ended it."""
+    (lost camera, truncated file); `stopped`: it was ended early; `replaced`: ended early to play
+    something else at once (restarted, new settings, other videos opened), not by Stop."""
     info: RunInfo
     track: PoseTrack
     meta: dict
     snapshot: Snapshot
     error: str | None = None
     stopped: bool = False
+    replaced: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class Configured:
 @dataclass(frozen=True)
 class PlaylistChanged:
     names: tuple[str, ...]
+    specs: tuple = ()                    # the same sources, as opened
 
 
 Event = FramesPassed | RunStarted | RunEnded | Connecting | OpenFailed | Notice | Configured | PlaylistChanged

@@ -91,6 +91,9 @@ class Session(QObject):
         self._outcomes: list[str | None] = []     # exports done since the queue was last empty: error or None
         self.batch: dict[Spec, RunEnded] = {}     # finished runs of the sources opened together
         self.queued: tuple[str, ...] = ()         # names of the sources still to play
+        self._queued_specs: tuple = ()
+        self._awaiting = False                    # a source asked for has neither started nor failed
+        self._unread: list[str] = []              # the batch's sources that could not be opened
         self._batch_folder: Path | None = None    # export_all: where the batch's runs are written
         self._batch_paths: dict[Spec, Path] = {}
         self._closed = False
@@ -112,12 +115,23 @@ class Session(QObject):
         batch (`export_all` no longer follows the previous one)."""
         if specs:
             self._set_paused(False)
-            self.batch, self._batch_folder, self._batch_paths = {}, None, {}
+            self._new_batch()
+            if self._pending_export is not None:
+                self.message.emit(f"export to {self._pending_export.name} cancelled: its video was "
+                                  "replaced before it ended", True)
+                self._pending_export = None
+            self._awaiting = True
             self.worker.open(specs, replace=True)
+
+    def _new_batch(self) -> None:
+        self.batch, self._batch_folder, self._batch_paths, self._unread = {}, None, {}, []
 
     def enqueue(self, specs: list[Spec]) -> None:
         """Play these after what is playing and queued (at once when nothing plays)."""
         if specs:
+            if not self._busy:                     # nothing plays or waits: a new batch
+                self._new_batch()
+            self._awaiting = True
             self.worker.open(specs, replace=False)
 
     def open_camera(self, index: int, fallback: Path | None = None) -> None:
@@ -135,10 +149,12 @@ class Session(QObject):
 
     def restart(self) -> None:
         self._set_paused(False)
+        self._awaiting = self.info is not None
         self.worker.restart()
 
     def stop(self) -> None:
         self._set_paused(False)
+        self._awaiting = False
         self.worker.stop()
 
     def seek(self, index: int) -> None:
@@ -188,25 +204,32 @@ class Session(QObject):
         if folder.exists() and not folder.is_dir():
             self.message.emit(f"cannot export to {folder}: it is a file, not a folder", True)
             return
-        running = self._running
-        if not self.batch and not running:
+        if not self.batch and not self._busy:
             self.message.emit("nothing to export yet: play a video first", True)
             return
+        before = self._batch_folder if self._busy else None
         if folder != self._batch_folder:
             self._batch_folder, self._batch_paths = folder, {}
         for result in self.batch.values():
             self._queue_export(result, self._batch_path(result.info.spec))
-        later = 1 + len(self.queued) if running else len(self.queued)
+        later = len(self._to_come())
         self.message.emit(f"exporting {len(self.batch)} finished video(s) to {folder}"
                           + (f"; the {later} still playing or queued are written there as each ends"
-                             if later else ""), False)
+                             if later else "")
+                          + (f" (no longer to {before})" if before is not None and before != folder else ""), False)
 
     def planned_paths(self, folder: str | Path) -> list[Path]:
-        """The CSVs `export_all(folder)` would write now (for the caller to check what exists)."""
+        """The CSVs `export_all(folder)` would write: the batch's finished videos, the one playing
+        and those queued (for the caller to check what exists)."""
         taken: set[str] = set()
-        for spec in self.batch:
+        for spec in dict.fromkeys([*self.batch, *self._to_come()]):
             taken.add(csv_name(spec, taken))
         return [Path(folder) / name for name in sorted(taken)]
+
+    def _to_come(self) -> list[Spec]:
+        """Sources of the batch that will still end: the one playing and those queued."""
+        playing = [self.info.spec] if self.state != IDLE and self.info is not None else []
+        return playing + list(self._queued_specs)
 
     def _batch_path(self, spec: Spec) -> Path:
         """Where `export_all` writes `spec`'s run: the same file for a re-run."""
@@ -218,12 +241,16 @@ class Session(QObject):
     @property
     def batch_following(self) -> str | None:
         """The folder `export_all` writes runs still to end into, while one plays (else None)."""
-        following = self._batch_folder is not None and (self._running or self.queued)
-        return str(self._batch_folder) if following else None
+        return str(self._batch_folder) if self._batch_folder is not None and self._busy else None
 
     @property
     def _running(self) -> bool:
         return self.state != IDLE and self.info is not None
+
+    @property
+    def _busy(self) -> bool:
+        """A run plays, or a source asked for is still to start."""
+        return self._running or self._awaiting or bool(self.queued)
 
     def shutdown(self, wait_s: float = 20.0) -> None:
         """Stop the worker, let an export that is writing finish, and wait for their threads, at
@@ -315,6 +342,7 @@ class Session(QObject):
                 self.browsable = max(self.browsable, event.items[-1].pose.index + 1)
             self.frames_passed.emit(event.items)
         elif isinstance(event, RunStarted):
+            self._awaiting = False
             self.info, self.snapshot, self._clock = event.info, None, None
             self.browsable = 0
             self._set_position(-1)
@@ -334,22 +362,24 @@ class Session(QObject):
             self.message.emit(f"connecting to {event.name} … (Stop cancels; gives up after "
                               f"{event.timeout_s:.0f} s)", False)
         elif isinstance(event, OpenFailed):
+            self._awaiting = bool(self.queued)     # the next one is being opened
             if self.state == CONNECTING:
                 self._set_state(IDLE)
+            if self._batch_folder is not None and not event.cancelled:
+                self._unread.append(str(event.spec))
             self._open_failed(event)
+            self._next_export()
         elif isinstance(event, Configured):
             self.cfg = event.cfg
             self.configured.emit(event.cfg, event.description, event.flops)
         elif isinstance(event, PlaylistChanged):
-            self.queued = event.names
+            self.queued, self._queued_specs = event.names, event.specs
             self.playlist_changed.emit(event.names)
         elif isinstance(event, Notice):
             self.message.emit(event.text, event.error)
 
     def _run_ended(self, result: RunEnded) -> None:
-        self.last_result = result
-        if len(result.track):
-            self.batch[result.info.spec] = result
+        self._awaiting = bool(self.queued) or result.replaced      # the next one is being opened
         if not result.info.live:
             self.browsable = len(result.track)
             self._set_position(self.position)
@@ -357,6 +387,9 @@ class Session(QObject):
         self._set_state(IDLE)
         self.stats_changed.emit(result.info, result.snapshot)
         self.run_ended.emit(result)
+        if result.replaced:        # cut short to play something else at once: not a result to keep
+            return
+        self.last_result = result
         s, name, n = result.snapshot, result.info.name, len(result.track)
         if result.error:
             self.message.emit(f"{result.error}. Stopped cleanly: the poses of the {n} frames read "
@@ -370,8 +403,17 @@ class Session(QObject):
         if self._pending_export is not None:
             path, self._pending_export = self._pending_export, None
             self._queue_export(result, path)
-        if self._batch_folder is not None and len(result.track):
-            self._queue_export(result, self._batch_path(result.info.spec))
+        if n == 0:
+            return
+        spec, earlier = result.info.spec, self.batch.get(result.info.spec)
+        if (result.stopped or result.error) and earlier is not None and not (earlier.stopped or earlier.error):
+            if self._batch_folder is not None:      # a cut-short re-run never replaces a whole one
+                self.message.emit(f"{name}: stopped after {n} frames; its complete run before stays in "
+                                  f"{self._batch_folder} (Export CSV writes this one)", False)
+            return
+        self.batch[spec] = result
+        if self._batch_folder is not None:
+            self._queue_export(result, self._batch_path(spec))
 
     def _open_failed(self, event: OpenFailed) -> None:
         if event.cancelled:
@@ -458,6 +500,12 @@ class Session(QObject):
             return
         failed = [t for t in self._outcomes if t is not None]
         if failed and len(self._outcomes) > 1:
-            self.message.emit(f"{len(failed)} of {len(self._outcomes)} exports failed: " + "; ".join(failed), True)
+            self.message.emit(f"{len(failed)} of {len(self._outcomes)} exports failed: "
+                              + "; ".join(dict.fromkeys(failed)), True)
         self._outcomes = []
+        if self._unread and self._batch_folder is not None and not self._busy:
+            names = ", ".join(VideoSource(s).name for s in self._unread)
+            self.message.emit(f"{len(self._unread)} video(s) of the batch could not be read and have no "
+                              f"CSV in {self._batch_folder}: {names}", True)
+            self._unread = []
 

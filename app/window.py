@@ -339,6 +339,9 @@ class MainWindow(QMainWindow):
             self.export_csv(path)
 
     def _export_all_dialog(self) -> None:
+        if self.session.info is None and not self.session.batch:
+            self.show_message("nothing to export yet: play a video first", True)
+            return
         folder = QFileDialog.getExistingDirectory(self, "Export every video to a folder",
                                                   self.settings.value("export/folder", str(Path.home()), type=str))
         if not folder:
@@ -505,15 +508,16 @@ class MainWindow(QMainWindow):
         ended) or the kept poses of a run that stopped early, not exported. An export already
         writing is finished before the window closes (`Session.shutdown`)."""
         pending, info = self.session.pending_export, self.session.info
+        why = []
         if pending is not None and info is not None:
-            return (f"{info.name} is still running: its export to {pending.name} is written when the "
-                    "run ends, and closing now stops the run without writing it.")
+            why.append(f"{info.name} is still running: its export to {pending.name} is written when the "
+                       "run ends, and closing now stops the run without writing it.")
         if (folder := self.session.batch_following) is not None:
-            return (f"The video(s) still playing or queued are to be exported to {folder} as each ends; "
-                    "closing now stops them without writing them.")
+            why.append(f"The video(s) still playing or queued are to be exported to {folder} as each "
+                       "ends; closing now stops them without writing them.")
         if not self.offer_button.isHidden():       # offered, whether or not the window is on screen
-            return "The poses kept from the run that stopped early are not exported yet."
-        return None
+            why.append("The poses kept from the run that stopped early are not exported yet.")
+        return "\n\n".join(why) or None
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the worker cleanly (a run in progress ends, its thread is joined), after asking

@@ -291,7 +291,8 @@ class PipelineWorker(QThread):
         return pipeline_flops(refiners, cfg.stride, per_call)
 
     def _publish_playlist(self) -> None:
-        self.output.put_event(PlaylistChanged(tuple(VideoSource(s).name for s in self._playlist)))
+        self.output.put_event(PlaylistChanged(tuple(VideoSource(s).name for s in self._playlist),
+                                              tuple(self._playlist)))
 
     # -- one run ---------------------------------------------------------------------------------
     def _play(self, spec: Spec) -> None:
@@ -350,7 +351,7 @@ class PipelineWorker(QThread):
         stats = pipe.stats
         self.output.put_event(RunEnded(info, track, sidecar_meta(info, cfg, stats, (pipe.image, pipe.world), ended),
                                        Snapshot.of(stats, self._typical_latency(), self._max_latency),
-                                       error, self._interrupt))
+                                       error, self._interrupt, self._interrupt and bool(self._playlist)))
 
     def _open(self, source: VideoSource) -> VideoSource | None:
         """The source opened, or None (the reason sent). A camera or stream opens on a helper

@@ -302,6 +302,48 @@ def test_export_all_writes_every_video_of_the_batch_and_follows_those_still_to_p
     assert sorted(p.name for p in last.iterdir()) == ["first.csv", "first.json", "last.csv", "last.json"]
 
 
+def test_export_all_keeps_whole_runs_and_knows_what_is_still_to_come(qtbot, tmp_path, clips):
+    """Runs replaced before they end (restart, new settings, other videos opened) are no results;
+    a stopped re-run never replaces a whole run already exported; the names planned include the
+    videos still to play; a drop when nothing plays starts a new batch."""
+    window = make_window(qtbot, tmp_path / "settings.ini", realtime=True)      # 40 frames: 1.3 s
+    rec = Recorder(window)
+    s = window.session
+    window.open_files([clips[0], clips[1]])
+    out = tmp_path / "out"
+    assert [p.name for p in s.planned_paths(out)] == []      # not started: nothing known to come yet
+    window.export_all(out)                                   # asked for before the first run starts
+    assert "nothing to export" not in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: s.state == "running", timeout=30_000)
+    assert [p.name for p in s.planned_paths(out)] == ["first.csv", "last.csv"]   # playing and queued
+    qtbot.waitUntil(lambda: s.browsable > 5, timeout=30_000)
+    s.restart()                                              # replaced: neither kept nor exported
+    wait_ended(qtbot, rec, 3)                                # the cut run, its re-run, the second
+    qtbot.waitUntil(lambda: not s.exporting and len(list(out.glob("*.csv"))) == 2, timeout=60_000)
+    assert rec.ended[0].replaced and not rec.ended[1].replaced
+    assert [len(pd.read_csv(out / n)) for n in ("first.csv", "last.csv")] == [40, 40]
+    assert not any("stopped after" in m for m, _ in rec.messages)
+    # the last video again, stopped early: its whole CSV stays
+    s.restart()
+    qtbot.waitUntil(lambda: s.state == "running" and s.browsable > 5, timeout=30_000)
+    s.stop()
+    wait_ended(qtbot, rec, 4)
+    assert rec.ended[3].stopped and not rec.ended[3].replaced
+    assert "its complete run before stays in" in window.statusBar().currentMessage()
+    qtbot.wait(500)
+    assert len(pd.read_csv(out / "last.csv")) == 40 and not s.exporting
+    # nothing plays: a dropped (enqueued) video starts a new batch, which follows no folder
+    window.enqueue_files([str(clips[0])])
+    wait_ended(qtbot, rec, 5)
+    assert list(s.batch) == [str(clips[0])] and s.batch_following is None
+    # a new batch opened while one plays: the cut-short video is not part of it
+    window.open_files([clips[1], clips[0]])
+    qtbot.waitUntil(lambda: s.state == "running" and s.browsable > 5, timeout=30_000)
+    window.open_files([clips[0]])
+    wait_ended(qtbot, rec, 7)
+    assert rec.ended[5].replaced and list(s.batch) == [str(clips[0])]
+
+
 def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_path, clips):
     rec = Recorder(window)
     status = window.statusBar().currentMessage
