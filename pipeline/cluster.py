@@ -171,7 +171,7 @@ def connect(address: str | None, workers: int | None) -> bool:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ClusterError(f"cannot {where}: {first}") from e
     finally:
-        if threading.current_thread() is threading.main_thread():
+        if term is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, term)
     return True
 
