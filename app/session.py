@@ -365,7 +365,7 @@ class Session(QObject):
             self._awaiting = bool(self.queued)     # the next one is being opened
             if self.state == CONNECTING:
                 self._set_state(IDLE)
-            if self._batch_folder is not None and not event.cancelled:
+            if not event.cancelled:
                 self._unread.append(str(event.spec))
             self._open_failed(event)
             self._next_export()

@@ -344,6 +344,21 @@ def test_export_all_keeps_whole_runs_and_knows_what_is_still_to_come(qtbot, tmp_
     assert rec.ended[5].replaced and list(s.batch) == [str(clips[0])]
 
 
+def test_export_all_lists_the_videos_of_the_batch_that_could_not_be_read(window, qtbot, tmp_path, clips):
+    rec = Recorder(window)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(50_000))
+    with qtbot.waitSignal(window.session.run_started, timeout=30_000):
+        window.open_files([corrupt, clips[0]])              # the first fails before Export all
+    out = tmp_path / "out"
+    window.export_all(out)
+    wait_ended(qtbot, rec)
+    qtbot.waitUntil(lambda: "could not be read" in window.statusBar().currentMessage(), timeout=30_000)
+    assert f"1 video(s) of the batch could not be read and have no CSV in {out}: corrupt.mp4" in \
+        window.statusBar().currentMessage()
+    assert sorted(p.name for p in out.iterdir()) == ["first.csv", "first.json"]
+
+
 def test_bad_inputs_give_messages_and_leave_the_app_usable(window, qtbot, tmp_path, clips):
     rec = Recorder(window)
     status = window.statusBar().currentMessage
