@@ -228,7 +228,7 @@ class Session(QObject):
 
     def _to_come(self) -> list[Spec]:
         """Sources of the batch that will still end: the one playing and those queued."""
-        playing = [self.info.spec] if self.state != IDLE and self.info is not None else []
+        playing = [self.info.spec] if self._running else []
         return playing + list(self._queued_specs)
 
     def _batch_path(self, spec: Spec) -> Path:
