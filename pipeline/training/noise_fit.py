@@ -366,9 +366,9 @@ def visibility_relation(meas: Measurement, mode: str = "static") -> list[dict[st
         e, ref = meas.errors[(mode, v)], meas.refs[v]
         det = meas.scene.detections(mode)[v]
         ok = e.valid & e.found
-        img, _, _ = det.body12()
+        img, conf, _ = det.body12()
         errs.append((np.linalg.norm(img - ref.image, axis=-1) / e.torso_px[:, None])[ok].ravel())
-        viss.append(det.conf[:, mv.B12][ok].ravel().astype(np.float64))
+        viss.append(conf[ok].ravel().astype(np.float64))
     rows = []
     for name, err, vis in [(meas.scene.names[v], errs[i], viss[i]) for i, v in enumerate(meas.views)] + \
             [("pooled", np.concatenate(errs), np.concatenate(viss))]:
