@@ -90,8 +90,7 @@ class Session(QObject):
         self._exports: deque[tuple[RunEnded, Path]] = deque()   # waiting for the one writing
         self._outcomes: list[str | None] = []     # exports done since the queue was last empty: error or None
         self.batch: dict[Spec, RunEnded] = {}     # finished runs of the sources opened together
-        self.queued: tuple[str, ...] = ()         # names of the sources still to play
-        self._queued_specs: tuple = ()
+        self._queued: tuple = ()                  # the sources still to play, as opened
         self._awaiting = False                    # a source asked for has neither started nor failed
         self._unread: list[str] = []              # the batch's sources that could not be opened
         self._batch_folder: Path | None = None    # export_all: where the batch's runs are written
@@ -204,7 +203,7 @@ class Session(QObject):
         if folder.exists() and not folder.is_dir():
             self.message.emit(f"cannot export to {folder}: it is a file, not a folder", True)
             return
-        if not self.batch and not self._busy:
+        if not self.has_batch:
             self.message.emit("nothing to export yet: play a video first", True)
             return
         before = self._batch_folder if self._busy else None
@@ -229,7 +228,7 @@ class Session(QObject):
     def _to_come(self) -> list[Spec]:
         """Sources of the batch that will still end: the one playing and those queued."""
         playing = [self.info.spec] if self._running else []
-        return playing + list(self._queued_specs)
+        return playing + list(self._queued)
 
     def _batch_path(self, spec: Spec) -> Path:
         """Where `export_all` writes `spec`'s run: the same file for a re-run."""
@@ -237,6 +236,11 @@ class Session(QObject):
             self._batch_paths[spec] = self._batch_folder / csv_name(
                 spec, {p.name for p in self._batch_paths.values()})
         return self._batch_paths[spec]
+
+    @property
+    def has_batch(self) -> bool:
+        """Whether `export_all` has anything to write: a finished run, or one to come."""
+        return bool(self.batch) or self._busy
 
     @property
     def batch_following(self) -> str | None:
@@ -250,7 +254,7 @@ class Session(QObject):
     @property
     def _busy(self) -> bool:
         """A run plays, or a source asked for is still to start."""
-        return self._running or self._awaiting or bool(self.queued)
+        return self._running or self._awaiting or bool(self._queued)
 
     def shutdown(self, wait_s: float = 20.0) -> None:
         """Stop the worker, let an export that is writing finish, and wait for their threads, at
@@ -362,7 +366,7 @@ class Session(QObject):
             self.message.emit(f"connecting to {event.name} … (Stop cancels; gives up after "
                               f"{event.timeout_s:.0f} s)", False)
         elif isinstance(event, OpenFailed):
-            self._awaiting = bool(self.queued)     # the next one is being opened
+            self._awaiting = bool(self._queued)    # the next one is being opened
             if self.state == CONNECTING:
                 self._set_state(IDLE)
             if not event.cancelled:
@@ -373,13 +377,13 @@ class Session(QObject):
             self.cfg = event.cfg
             self.configured.emit(event.cfg, event.description, event.flops)
         elif isinstance(event, PlaylistChanged):
-            self.queued, self._queued_specs = event.names, event.specs
+            self._queued = event.specs
             self.playlist_changed.emit(event.names)
         elif isinstance(event, Notice):
             self.message.emit(event.text, event.error)
 
     def _run_ended(self, result: RunEnded) -> None:
-        self._awaiting = bool(self.queued) or result.replaced      # the next one is being opened
+        self._awaiting = bool(self._queued) or result.replaced     # the next one is being opened
         if not result.info.live:
             self.browsable = len(result.track)
             self._set_position(self.position)

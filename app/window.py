@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
             self.export_csv(path)
 
     def _export_all_dialog(self) -> None:
-        if self.session.info is None and not self.session.batch:
+        if not self.session.has_batch:              # the session's own test, before the dialog
             self.show_message("nothing to export yet: play a video first", True)
             return
         folder = QFileDialog.getExistingDirectory(self, "Export every video to a folder",
